@@ -1,0 +1,194 @@
+package libvirt
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/virtforge/terraform-provider-virt/internal/testenv"
+)
+
+func TestParseURI(t *testing.T) {
+	for _, tc := range []struct {
+		uri     string
+		wantErr string
+	}{
+		{"qemu:///system", ""},
+		{"qemu:///session", ""},
+		{"qemu+ssh://root@host/system", ""},
+		{"qemu+tcp://host:16509/system", ""},
+		{"qemu+tls://host/system?pkipath=/etc/pki", ""},
+		{"test:///default", ""},
+		{"qemu:///system?socket=/run/libvirt/libvirt-sock", ""},
+		{"", "no driver"},
+		{"/var/run/libvirt/libvirt-sock", "no driver"},
+		{"kvm:///system", "unknown driver"},
+		{"qemu+carrier://host/system", "unknown transport"},
+		{"qemu+ext:///system?command=/bin/x", "not supported"},
+		{"qemu+ssh:///system", "needs a host"},
+		{"qemu:///sytem", "path is /system or /session"},
+		{"qemu://%zz/system", "invalid"},
+	} {
+		t.Run(tc.uri, func(t *testing.T) {
+			_, err := ParseURI(tc.uri)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("ParseURI(%q): %v", tc.uri, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("ParseURI(%q) = %v, want error containing %q", tc.uri, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestResolveURI(t *testing.T) {
+	t.Setenv("LIBVIRT_DEFAULT_URI", "")
+	if got := ResolveURI(""); got != DefaultURI {
+		t.Fatalf("ResolveURI(\"\") = %q, want %q", got, DefaultURI)
+	}
+	t.Setenv("LIBVIRT_DEFAULT_URI", "test:///default")
+	if got := ResolveURI(""); got != "test:///default" {
+		t.Fatalf("ResolveURI from env = %q", got)
+	}
+	if got := ResolveURI("qemu:///session"); got != "qemu:///session" {
+		t.Fatalf("explicit URI lost: %q", got)
+	}
+}
+
+// A socket path that does not exist fails at once and says why.
+func TestConnectMissingSocket(t *testing.T) {
+	start := time.Now()
+	_, err := New(context.Background(), Options{URI: "qemu:///system?socket=/nonexistent/libvirt-sock"})
+	if err == nil {
+		t.Fatal("connect to a missing socket succeeded")
+	}
+	for _, want := range []string{"/nonexistent/libvirt-sock", "is libvirtd running"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("failing took %s", d)
+	}
+}
+
+// A peer that accepts the connection but never answers must not hang: this is
+// the fault a real daemon cannot be made to produce, so a silent listener
+// stands in for it.
+func TestConnectSilentPeerTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	uri := "qemu+tcp://" + ln.Addr().String() + "/system"
+	_, err = New(context.Background(), Options{URI: uri, ConnectTimeout: 500 * time.Millisecond})
+	if err == nil {
+		t.Fatal("connect to a silent peer succeeded")
+	}
+	if !strings.Contains(err.Error(), "no answer within") || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("unhelpful error: %v", err)
+	}
+	ln.Close()
+}
+
+func newTestClient(t *testing.T) *Client {
+	t.Helper()
+	testenv.Integration(t)
+	c, err := New(context.Background(), Options{URI: testenv.URI()})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// The daemon's test driver needs no hypervisor: it proves the URI reaches
+// the remote side as written.
+func TestConnectTestDriver(t *testing.T) {
+	testenv.Integration(t)
+	c, err := New(context.Background(), Options{URI: "test:///default"})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer c.Close()
+	err = c.call(context.Background(), func(lv *golibvirt.Libvirt) error {
+		doms, _, err := lv.ConnectListAllDomains(1, 0)
+		if err != nil {
+			return err
+		}
+		if len(doms) == 0 || doms[0].Name != "test" {
+			t.Errorf("test driver domains = %v, want the built-in \"test\" domain", doms)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// After the socket drops, the next call dials again instead of failing for
+// ever.
+func TestReconnectAfterDrop(t *testing.T) {
+	c := newTestClient(t)
+	ctx := context.Background()
+	var first *golibvirt.Libvirt
+	if err := c.call(ctx, func(lv *golibvirt.Libvirt) error { first = lv; _, err := lv.ConnectGetLibVersion(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Disconnect(); err != nil {
+		t.Fatalf("drop: %v", err)
+	}
+	var second *golibvirt.Libvirt
+	if err := c.call(ctx, func(lv *golibvirt.Libvirt) error { second = lv; _, err := lv.ConnectGetLibVersion(); return err }); err != nil {
+		t.Fatalf("call after drop: %v", err)
+	}
+	if second == first {
+		t.Fatal("client kept the dropped connection")
+	}
+}
+
+// One client serves many goroutines at once.
+func TestConcurrentCalls(t *testing.T) {
+	c := newTestClient(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- c.call(context.Background(), func(lv *golibvirt.Libvirt) error {
+				_, err := lv.ConnectGetHostname()
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
