@@ -307,9 +307,9 @@ func wrap(err error, op, kind, name string) error {
 	}
 	switch {
 	case isNotFoundCode(err):
-		return fmt.Errorf("%s %s %q: %w (%s)", op, kind, name, virt.ErrNotFound, err)
+		return fmt.Errorf("%s %s %q: %w (%w)", op, kind, name, virt.ErrNotFound, err)
 	case isExistsCode(err):
-		return fmt.Errorf("%s %s %q: %w (%s)", op, kind, name, virt.ErrExists, err)
+		return fmt.Errorf("%s %s %q: %w (%w)", op, kind, name, virt.ErrExists, err)
 	}
 	return fmt.Errorf("%s %s %q: %w", op, kind, name, err)
 }

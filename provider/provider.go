@@ -1,0 +1,97 @@
+// Package provider is the Terraform front end of internal/virt: thin
+// resources and data sources that map their models to virt specs and back.
+package provider
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/virtforge/terraform-provider-virt/internal/virt/libvirt"
+	"github.com/virtforge/terraform-provider-virt/provider/validators"
+)
+
+// DefaultLXCPath is where LXC keeps containers when lxc_path is not set.
+const DefaultLXCPath = "/var/lib/lxc"
+
+var _ provider.Provider = (*virtProvider)(nil)
+
+type virtProvider struct {
+	version string
+}
+
+// New returns the provider factory that providerserver and the acceptance
+// tests use.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider { return &virtProvider{version: version} }
+}
+
+type providerModel struct {
+	URI     types.String `tfsdk:"uri"`
+	LXCPath types.String `tfsdk:"lxc_path"`
+}
+
+func (p *virtProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "virt"
+	resp.Version = p.version
+}
+
+func (p *virtProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Manages KVM machines (through libvirt) and LXC system containers on a Linux host.",
+		Attributes: map[string]schema.Attribute{
+			"uri": schema.StringAttribute{
+				MarkdownDescription: "libvirt connection URI, for example `qemu:///system` or " +
+					"`qemu+ssh://root@host/system`. Defaults to the `LIBVIRT_DEFAULT_URI` environment " +
+					"variable, then `" + libvirt.DefaultURI + "`. The connection is opened on first use " +
+					"and shared by every resource of this provider.",
+				Optional:   true,
+				Validators: []validator.String{validators.LibvirtURI()},
+			},
+			"lxc_path": schema.StringAttribute{
+				MarkdownDescription: "Directory where LXC keeps containers (LXC's `lxc.lxcpath`). " +
+					"Defaults to `" + DefaultLXCPath + "`. Containers are managed on the host the provider runs on.",
+				Optional:   true,
+				Validators: []validator.String{validators.AbsolutePath()},
+			},
+		},
+	}
+}
+
+func (p *virtProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if cfg.URI.IsUnknown() || cfg.LXCPath.IsUnknown() {
+		resp.Diagnostics.AddAttributeError(path.Root("uri"), "Provider configuration not yet known",
+			"The virt provider's uri and lxc_path must be known at plan time; they depend on values that are only known after apply.")
+		return
+	}
+	lxcPath := cfg.LXCPath.ValueString()
+	if lxcPath == "" {
+		lxcPath = DefaultLXCPath
+	}
+	clients := newClients(libvirt.ResolveURI(cfg.URI.ValueString()), filepath.Clean(lxcPath), newLogger(os.Stderr))
+	resp.DataSourceData = clients
+	resp.ResourceData = clients
+}
+
+func (p *virtProvider) Resources(context.Context) []func() resource.Resource {
+	return nil
+}
+
+func (p *virtProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{
+		newHostDataSource,
+	}
+}

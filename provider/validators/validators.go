@@ -1,0 +1,51 @@
+// Package validators holds the attribute validators that the framework's
+// own validator packages lack.
+package validators
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+
+	"github.com/virtforge/terraform-provider-virt/internal/virt/libvirt"
+)
+
+// LibvirtURI checks that a string is a libvirt URI the provider can dial.
+func LibvirtURI() validator.String { return libvirtURI{} }
+
+type libvirtURI struct{}
+
+func (libvirtURI) Description(context.Context) string {
+	return "value must be a libvirt URI such as qemu:///system or qemu+ssh://user@host/system"
+}
+
+func (v libvirtURI) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (libvirtURI) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if _, err := libvirt.ParseURI(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid libvirt URI", err.Error())
+	}
+}
+
+// AbsolutePath checks that a string is an absolute filesystem path.
+func AbsolutePath() validator.String { return absolutePath{} }
+
+type absolutePath struct{}
+
+func (absolutePath) Description(context.Context) string { return "value must be an absolute path" }
+
+func (v absolutePath) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (absolutePath) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if p := req.ConfigValue.ValueString(); !filepath.IsAbs(p) {
+		resp.Diagnostics.AddAttributeError(req.Path, "Relative path",
+			"The path \""+p+"\" must be absolute, for example /var/lib/lxc.")
+	}
+}
