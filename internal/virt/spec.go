@@ -244,7 +244,9 @@ type NetworkSpec struct {
 	// Addresses are the host's addresses on the network in CIDR form
 	// (10.17.3.1/24); at most one IPv4 and one IPv6.
 	Addresses []string
-	// DHCP serves the whole of each address range except the host's own.
+	// DHCP serves each address range except the host's own address; libvirt
+	// caps a range at 65536 addresses, so wider subnets get the block around
+	// the host's address.
 	DHCP      bool
 	Domain    string
 	Autostart bool
@@ -292,10 +294,15 @@ type ContainerSpec struct {
 	IDMap []IDMapEntry
 
 	MemoryMiB uint64 // 0: no limit
-	SwapMiB   uint64 // 0: no swap limit beyond memory
+	// SwapMiB is swap allowed on top of MemoryMiB (needs a memory limit);
+	// 0 leaves swap unlimited.
+	SwapMiB uint64
 	// CPUs is a cpuset ("0-1", "0,2"); empty: all host CPUs.
-	CPUs      string
-	CPUWeight uint64 // relative share; 0: default
+	CPUs string
+	// CPUWeight is the relative CPU share on cgroup v2's cpu.weight scale
+	// (1-10000, default 100); on a v1 host it is converted to cpu.shares as
+	// systemd does. 0 leaves the default.
+	CPUWeight uint64
 
 	Interfaces []ContainerInterfaceSpec
 	Mounts     []MountSpec

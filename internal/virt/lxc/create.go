@@ -1,0 +1,416 @@
+//go:build linux && cgo
+
+package lxc
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	golxc "github.com/lxc/go-lxc"
+
+	"github.com/virtforge/terraform-provider-virt/internal/virt"
+)
+
+// errDirTaken reports that the container's directory appeared after the
+// existence check: someone else's, so a failed create must not remove it.
+var errDirTaken = errors.New("container directory already exists")
+
+// idMapOwner is the user whose subordinate ranges unprivileged containers
+// get: LXC runs as root here, and lxc-create does the same.
+const idMapOwner = "root"
+
+// CreateContainer validates spec and creates the container, stopped, from
+// its one source: an LXC template script, a rootfs archive, or a
+// copy-on-write snapshot clone (overlayfs) of a stopped template container.
+// A name that is taken gives an error wrapping virt.ErrExists; a create that
+// fails halfway removes what it made.
+func (c *Client) CreateContainer(ctx context.Context, spec virt.ContainerSpec) (*virt.ContainerSpec, error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	name := spec.Name
+	c.log.Debug("create container", "container", name, "source", sourceOf(spec), "unprivileged", spec.Unprivileged)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("create container %q: %w", name, err)
+	}
+	// Render once before making anything, so that a limit this host cannot
+	// enforce fails without a trace.
+	if _, err := renderManagedConfig(spec, c.cgroups); err != nil {
+		return nil, fmt.Errorf("create container %q: %w", name, err)
+	}
+	if err := c.checkHost(spec); err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(c.dir(name)); err == nil {
+		return nil, fmt.Errorf("create: %w", virt.ExistsError("container", name))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("create container %q: %w", name, err)
+	}
+	if err := fillHWAddrs(spec.Interfaces); err != nil {
+		return nil, fmt.Errorf("create container %q: %w", name, err)
+	}
+
+	var err error
+	switch {
+	case spec.Template != "":
+		err = c.createClone(&spec)
+	case spec.Archive != "":
+		err = c.createFromArchive(ctx, &spec)
+	default:
+		err = c.createFromTemplate(ctx, &spec)
+	}
+	if errors.Is(err, errDirTaken) {
+		return nil, fmt.Errorf("create: %w", virt.ExistsError("container", name))
+	}
+	if err != nil {
+		c.removeHalfMade(name)
+		return nil, fmt.Errorf("create container %q: %w", name, err)
+	}
+
+	ct, err := c.open(name)
+	if err != nil {
+		return nil, fmt.Errorf("create container %q: read it back: %w", name, err)
+	}
+	defer ct.Release()
+	out, err := c.readSpec(ct, name)
+	if err != nil {
+		return nil, fmt.Errorf("create container %q: read it back: %w", name, err)
+	}
+	// The backend knows the source it was given; the config only records
+	// a clone's.
+	out.Archive, out.LXCTemplate = spec.Archive, spec.LXCTemplate
+	return out, nil
+}
+
+func sourceOf(s virt.ContainerSpec) string {
+	switch {
+	case s.Template != "":
+		return "clone of " + s.Template
+	case s.Archive != "":
+		return "archive " + s.Archive
+	case s.LXCTemplate != nil:
+		return "lxc template " + s.LXCTemplate.Name
+	}
+	return ""
+}
+
+// checkHost reports what the spec needs from the host and the host lacks,
+// as SpecErrors: it is the user's input that names them.
+func (c *Client) checkHost(s virt.ContainerSpec) error {
+	var errs virt.SpecErrors
+	for i, n := range s.Interfaces {
+		if _, err := os.Stat(filepath.Join("/sys/class/net", n.Bridge, "bridge")); err != nil {
+			errs = append(errs, &virt.SpecError{
+				Field:  fmt.Sprintf("interfaces[%d].bridge", i),
+				Reason: fmt.Sprintf("there is no bridge %q on this host", n.Bridge),
+			})
+		}
+	}
+	for i, m := range s.Mounts {
+		if _, err := os.Stat(m.Source); err != nil {
+			errs = append(errs, &virt.SpecError{
+				Field:  fmt.Sprintf("mounts[%d].source", i),
+				Reason: fmt.Sprintf("cannot use %q on this host: %v", m.Source, err),
+			})
+		}
+	}
+	if s.Archive != "" {
+		if st, err := os.Stat(s.Archive); err != nil {
+			errs = append(errs, &virt.SpecError{Field: "archive", Reason: err.Error()})
+		} else if !st.Mode().IsRegular() {
+			errs = append(errs, &virt.SpecError{Field: "archive", Reason: fmt.Sprintf("%q is not a regular file", s.Archive)})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// fillHWAddrs gives every interface without a MAC a random one in the
+// 00:16:3e range LXC itself uses, so that the address is in the config and
+// stays the same across restarts (and DHCP leases with it).
+func fillHWAddrs(ifs []virt.ContainerInterfaceSpec) error {
+	for i := range ifs {
+		if ifs[i].HWAddr != "" {
+			continue
+		}
+		var b [3]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("generate a MAC address: %w", err)
+		}
+		ifs[i].HWAddr = fmt.Sprintf("00:16:3e:%02x:%02x:%02x", b[0], b[1], b[2])
+	}
+	return nil
+}
+
+// hostIDMap fills in the host's subordinate ranges for an unprivileged
+// container that names no id map of its own.
+func hostIDMap(s *virt.ContainerSpec) error {
+	if !s.Unprivileged || len(s.IDMap) > 0 {
+		return nil
+	}
+	m, err := virt.HostIDMap(idMapOwner)
+	if err != nil {
+		return err
+	}
+	s.IDMap = m
+	return nil
+}
+
+func idMapValue(e virt.IDMapEntry) string {
+	return fmt.Sprintf("%s %d %d %d", e.Kind, e.ContainerID, e.HostID, e.Count)
+}
+
+// createFromTemplate runs an LXC template script through lxc-create, with
+// an initial config of the host's defaults plus the id map, so that LXC
+// runs the template inside the user namespace and the rootfs comes out
+// owned by the mapped ids.
+//
+// lxc-create rather than liblxc's create in this process: liblxc can only
+// send a template's output to this process's stdout and stderr (a plugin's
+// protocol channel) or to /dev/null, and cannot be interrupted. As a child
+// process the output becomes the error message when the template fails
+// (a mirror that is unreachable, say), and ctx can kill it.
+func (c *Client) createFromTemplate(ctx context.Context, s *virt.ContainerSpec) error {
+	if err := hostIDMap(s); err != nil {
+		return err
+	}
+	bin, err := exec.LookPath("lxc-create")
+	if err != nil {
+		return fmt.Errorf("lxc-create, which runs LXC templates, is not installed (Debian package lxc): %w", err)
+	}
+
+	// lxc-create reads the host's defaults only without --config; copied in
+	// (not included) so that the keys the spec manages can be dropped.
+	var initial strings.Builder
+	if def := golxc.GlobalConfigItem("lxc.default_config"); def != "" {
+		b, err := os.ReadFile(def)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("read LXC's default config: %w", err)
+		}
+		initial.Write(b)
+		initial.WriteByte('\n')
+	}
+	for _, e := range s.IDMap {
+		fmt.Fprintf(&initial, "lxc.idmap = %s\n", idMapValue(e))
+	}
+	confPath, err := tempFile("virt-lxc-*.conf", initial.String())
+	if err != nil {
+		return err
+	}
+	defer os.Remove(confPath)
+
+	args := []string{
+		"--name", s.Name, "--lxcpath", c.lxcPath, "--template", s.LXCTemplate.Name,
+		"--bdev", "dir", "--config", confPath, "--",
+	}
+	args = append(args, s.LXCTemplate.Args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	// Its own process group, so that a cancel reaches the template's
+	// children (debootstrap, wget...) too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	out := &tailBuffer{max: 4096}
+	cmd.Stdout, cmd.Stderr = out, out
+	c.log.Debug("run lxc template", "container", s.Name, "template", s.LXCTemplate.Name)
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return fmt.Errorf("lxc template %q: lxc-create: %w%s", s.LXCTemplate.Name, err, withOutput(out.lastLines(8)))
+	}
+	return c.writeConfigs(s, nil)
+}
+
+// tailBuffer keeps the last max bytes written to it: enough of a
+// template's output to say why it failed.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - b.max; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) lastLines(n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b.buf)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// withOutput appends a command's output to an error message, if it had any.
+func withOutput(out string) string {
+	if out == "" {
+		return ""
+	}
+	return ": " + out
+}
+
+// createClone makes a copy-on-write snapshot clone of a stopped template
+// container, as `lxc-copy -s -B overlayfs` does: the clone's rootfs is an
+// overlay whose lower layer is the template's, so it costs the same whatever
+// the template's size. The clone shares the template's files, so it must
+// share its id map too.
+func (c *Client) createClone(s *virt.ContainerSpec) error {
+	tmpl, err := c.open(s.Template)
+	if err != nil {
+		return fmt.Errorf("template: %w", err)
+	}
+	defer tmpl.Release()
+	if st := tmpl.State(); st != golxc.STOPPED {
+		return fmt.Errorf("template container %q is %s: a snapshot clone needs it stopped, since its rootfs becomes the clone's lower layer", s.Template, st)
+	}
+
+	var tmplMap []virt.IDMapEntry
+	for _, v := range tmpl.ConfigItem("lxc.idmap") {
+		if strings.TrimSpace(v) == "" {
+			continue
+		}
+		e, err := parseIDMapEntry(v)
+		if err != nil {
+			return fmt.Errorf("template container %q: %w", s.Template, err)
+		}
+		tmplMap = append(tmplMap, e)
+	}
+	switch {
+	case s.Unprivileged != (len(tmplMap) > 0):
+		kind := map[bool]string{true: "unprivileged", false: "privileged"}
+		return virt.SpecErrors{{Field: "unprivileged", Reason: fmt.Sprintf(
+			"template container %q is %s: a snapshot clone shares its files, so it must be %s too",
+			s.Template, kind[len(tmplMap) > 0], kind[len(tmplMap) > 0])}}
+	case len(s.IDMap) > 0 && !slices.Equal(s.IDMap, tmplMap):
+		return virt.SpecErrors{{Field: "idmap", Reason: fmt.Sprintf(
+			"differs from the id map of template container %q: a snapshot clone shares its files, whose owners are the template's mapped ids", s.Template)}}
+	}
+	s.IDMap = tmplMap
+
+	logPath, err := tempLog()
+	if err != nil {
+		return err
+	}
+	defer os.Remove(logPath)
+	// Set on the template's in-memory config only; the clone's copy of the
+	// key is dropped when its config is rewritten.
+	if err := tmpl.SetLogFile(logPath); err != nil {
+		return fmt.Errorf("set log file: %w", err)
+	}
+	if err := tmpl.Clone(s.Name, golxc.CloneOptions{Backend: golxc.Overlayfs, Snapshot: true}); err != nil {
+		msg := lxcLogErrors(logPath)
+		if msg != "" {
+			msg = " (liblxc: " + msg + ")"
+		}
+		return fmt.Errorf("snapshot clone of %q: %w%s", s.Template, err, msg)
+	}
+	return c.writeConfigs(s, func(it configItem) bool { return it.Key == "lxc.log.file" && it.Value == logPath })
+}
+
+// writeConfigs writes the managed config and rebases LXC's own config onto
+// it. Each file is replaced atomically, so the container's config always
+// loads, and a failed create can be destroyed through LXC (which for a clone
+// also drops it from its template's list of clones).
+func (c *Client) writeConfigs(s *virt.ContainerSpec, drop func(configItem) bool) error {
+	items, err := renderManagedConfig(*s, c.cgroups)
+	if err != nil {
+		return err
+	}
+	dir := c.dir(s.Name)
+	managedPath := filepath.Join(dir, ManagedConfigName)
+	if err := writeFileAtomic(managedPath, []byte(formatManagedConfig(items)), 0o640); err != nil {
+		return fmt.Errorf("write managed config: %w", err)
+	}
+	mainPath := filepath.Join(dir, "config")
+	text, err := os.ReadFile(mainPath)
+	if err != nil {
+		return fmt.Errorf("read LXC config: %w", err)
+	}
+	if err := writeFileAtomic(mainPath, []byte(rebaseConfig(string(text), c.lxcPath, managedPath, drop)), 0o640); err != nil {
+		return fmt.Errorf("write LXC config: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data through a rename, with mode
+// whatever the umask.
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func tempLog() (string, error) { return tempFile("virt-lxc-*.log", "") }
+
+// tempFile makes a private temporary file holding content.
+func tempFile(pattern, content string) (string, error) {
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return "", fmt.Errorf("create temporary file: %w", err)
+	}
+	_, err = f.WriteString(content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write temporary file: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// removeHalfMade removes what a failed create left: through LXC when it
+// knows the container, so that storage (and a clone's entry in its
+// template's clone list) goes too, else the directory.
+func (c *Client) removeHalfMade(name string) {
+	c.log.Debug("remove half-made container", "container", name)
+	if ct, err := golxc.NewContainer(name, c.lxcPath); err == nil {
+		if ct.Defined() {
+			if ct.Running() {
+				_ = ct.Stop()
+			}
+			if err := ct.Destroy(); err != nil {
+				c.log.Warn("destroy half-made container", "container", name, "error", err)
+			}
+		}
+		_ = ct.Release()
+	}
+	dir := c.dir(name)
+	if _, err := os.Lstat(dir); err == nil {
+		if err := os.RemoveAll(dir); err != nil {
+			c.log.Warn("remove half-made container directory", "container", name, "dir", dir, "error", err)
+		}
+	}
+}
