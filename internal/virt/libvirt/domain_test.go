@@ -1,0 +1,682 @@
+package libvirt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/virtforge/terraform-provider-virt/internal/testenv"
+	"github.com/virtforge/terraform-provider-virt/internal/virt"
+)
+
+// PoweroffMarker is what the test guest prints when the ACPI power button
+// reaches it (scripts/guest-init).
+const poweroffMarker = "VIRT-TESTENV-GUEST-POWEROFF"
+
+// testBridge is the host bridge scripts/testenv makes (for LXC).
+const testBridge = "lxcbr0"
+
+// consoleDeadline bounds the wait for the test guest's console output; a TCG
+// guest reaches its init in about 8 s, more when tests run side by side.
+const consoleDeadline = 60 * time.Second
+
+// qemuWorkDir makes a directory that libvirt's QEMU (user libvirt-qemu) can
+// traverse and write its console log into: t.TempDir and its parent are
+// 0700 and owned by root, which QEMU cannot enter.
+func qemuWorkDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// overlayOf makes a qcow2 overlay of base in dir, so that guests never
+// write to the shared test disk.
+func overlayOf(t testing.TB, base, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("qemu-img create overlay: %v: %s", err, out)
+	}
+	return p
+}
+
+// testGuestSpec is the tiny test guest under TCG: direct kernel boot, a
+// virtio disk (an overlay of the test disk), a user-mode virtio NIC and the
+// serial console logged to dir/console.log.
+func testGuestSpec(t testing.TB, name, dir string) virt.MachineSpec {
+	t.Helper()
+	return virt.MachineSpec{
+		Name:      name,
+		Type:      virt.DomainQEMU, // KVM guests hang on the test hosts (nested virtualization)
+		MemoryMiB: 256,
+		Boot: &virt.DirectBoot{
+			Kernel:  testenv.GuestKernel(t),
+			Initrd:  testenv.GuestInitrd(t),
+			Cmdline: "console=ttyS0",
+		},
+		Disks:      []virt.DiskSpec{{Path: overlayOf(t, testenv.GuestDisk(t), dir, "disk.qcow2"), Format: virt.FormatQCOW2}},
+		Interfaces: []virt.InterfaceSpec{{Type: virt.InterfaceUser}},
+		Console:    virt.ConsoleSpec{Type: virt.ConsoleFile, Path: filepath.Join(dir, "console.log")},
+	}
+}
+
+// removeMachineAtEnd destroys and undefines name when the test ends, pass
+// or fail; a machine the test already removed is fine.
+func removeMachineAtEnd(t testing.TB, c *Client, name string) {
+	t.Helper()
+	t.Cleanup(func() {
+		// t.Context is over by now; the cleanup still has to reach libvirt.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), cleanupTimeout)
+		defer cancel()
+		if err := c.UndefineMachine(ctx, name); err != nil && !errors.Is(err, virt.ErrNotFound) {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+}
+
+// waitConsole polls the console log until it contains want. libvirt has no
+// event for console output, and the file is local, so reading it every
+// 100 ms is the cheapest honest wait.
+func waitConsole(t testing.TB, path, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(consoleDeadline)
+	for {
+		b, _ := os.ReadFile(path)
+		text := strings.ReplaceAll(string(b), "\r", "")
+		if strings.Contains(text, want) {
+			return text
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not on the console within %s; console so far:\n%s", want, consoleDeadline, text)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// withReadBack returns want with what the host fills in copied from got:
+// the UUID, generated MACs and tap names, and the state.
+func withReadBack(want virt.MachineSpec, got *virt.MachineSpec) virt.MachineSpec {
+	want.UUID = got.UUID
+	want.State = got.State
+	want.Interfaces = slices.Clone(want.Interfaces)
+	for i := range want.Interfaces {
+		if i < len(got.Interfaces) {
+			if want.Interfaces[i].MAC == "" {
+				want.Interfaces[i].MAC = got.Interfaces[i].MAC
+			}
+			want.Interfaces[i].Device = got.Interfaces[i].Device
+		}
+	}
+	return want
+}
+
+func requireSpec(t testing.TB, what string, got *virt.MachineSpec, want virt.MachineSpec) {
+	t.Helper()
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("%s drifted:\n got %+v\nwant %+v", what, *got, want)
+	}
+}
+
+// The whole life of a machine: define, read back without drift, start, see
+// the guest come up with its virtio disk and NIC, read back while running,
+// shut down through ACPI, undefine.
+func TestMachineLifecycle(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	dir := qemuWorkDir(t)
+	spec := testGuestSpec(t, name, dir)
+	spec.QemuAgent, spec.RNG, spec.Balloon = true, true, true
+	// A tap NIC as well, for the tap name that only a running machine has.
+	// scripts/testenv sets lxcbr0 up for the containers.
+	spec.Interfaces = append(spec.Interfaces, virt.InterfaceSpec{Bridge: testBridge})
+	removeMachineAtEnd(t, c, name)
+
+	got, err := c.DefineMachine(ctx, spec)
+	if err != nil {
+		t.Fatalf("DefineMachine: %v", err)
+	}
+	if got.UUID == "" || got.Interfaces[0].MAC == "" {
+		t.Fatalf("read back lacks UUID or MAC: %+v", got)
+	}
+	want := withReadBack(spec.WithDefaults(), got)
+	want.State = virt.StateShutoff
+	requireSpec(t, "defined machine", got, want)
+
+	start := time.Now()
+	if err := c.StartMachine(ctx, name); err != nil {
+		t.Fatalf("StartMachine: %v", err)
+	}
+	t.Logf("StartMachine returned after %s", time.Since(start))
+	running, err := c.Machine(ctx, name)
+	if err != nil {
+		t.Fatalf("Machine: %v", err)
+	}
+	want.State = virt.StateRunning
+	requireSpec(t, "running machine", running, withReadBack(want, running))
+	if dev := running.Interfaces[1].Device; !regexp.MustCompile(`^vnet[0-9]+$`).MatchString(dev) {
+		t.Errorf("running bridge NIC has tap name %q, want vnetN", dev)
+	}
+	if dev := running.Interfaces[0].Device; dev != "" {
+		t.Errorf("user-mode NIC has tap name %q; it has no tap", dev)
+	}
+
+	console := waitConsole(t, spec.Console.Path, testenv.Marker)
+	t.Logf("guest ready %s after start", time.Since(start))
+	if !regexp.MustCompile(`(?m)^VIRT-TESTENV-DISK vda [0-9]+$`).MatchString(console) {
+		t.Errorf("guest does not report its virtio disk vda:\n%s", console)
+	}
+	for i, n := range got.Interfaces {
+		if nic := fmt.Sprintf("VIRT-TESTENV-NIC eth%d %s", i, n.MAC); !strings.Contains(console, nic) {
+			t.Errorf("guest does not report its NIC %d (%q):\n%s", i, nic, console)
+		}
+	}
+
+	names, err := c.ListMachines(ctx)
+	if err != nil {
+		t.Fatalf("ListMachines: %v", err)
+	}
+	if !slices.Contains(names, name) {
+		t.Errorf("ListMachines = %v, lacks %s", names, name)
+	}
+
+	// The guest's acpid is armed once it printed the marker: this is the
+	// graceful path.
+	start = time.Now()
+	if err := c.ShutdownMachine(ctx, name, consoleDeadline); err != nil {
+		t.Fatalf("ShutdownMachine: %v", err)
+	}
+	t.Logf("graceful shutdown took %s", time.Since(start))
+	if b, _ := os.ReadFile(spec.Console.Path); !strings.Contains(string(b), poweroffMarker) {
+		t.Errorf("guest never saw the power button (no %s): it was destroyed, not shut down", poweroffMarker)
+	}
+	stopped, err := c.Machine(ctx, name)
+	if err != nil {
+		t.Fatalf("Machine: %v", err)
+	}
+	want.State = virt.StateShutoff
+	requireSpec(t, "stopped machine", stopped, withReadBack(want, stopped))
+	if dev := stopped.Interfaces[1].Device; dev != "" {
+		t.Errorf("stopped machine still reports tap %q", dev)
+	}
+
+	// Shutting down a stopped machine leaves it be.
+	if err := c.ShutdownMachine(ctx, name, time.Second); err != nil {
+		t.Errorf("ShutdownMachine of a stopped machine: %v", err)
+	}
+
+	if err := c.UndefineMachine(ctx, name); err != nil {
+		t.Fatalf("UndefineMachine: %v", err)
+	}
+	if _, err := c.Machine(ctx, name); !errors.Is(err, virt.ErrNotFound) {
+		t.Fatalf("Machine after undefine = %v, want ErrNotFound", err)
+	}
+}
+
+// A guest that does not react to the power button (here: still booting, its
+// acpid not yet running) is pulled off once grace has passed, promptly.
+func TestShutdownMachineForcedAfterGrace(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	spec := testGuestSpec(t, name, qemuWorkDir(t))
+	removeMachineAtEnd(t, c, name)
+
+	if _, err := c.DefineMachine(ctx, spec); err != nil {
+		t.Fatalf("DefineMachine: %v", err)
+	}
+	if err := c.StartMachine(ctx, name); err != nil {
+		t.Fatalf("StartMachine: %v", err)
+	}
+	const grace = 200 * time.Millisecond
+	start := time.Now()
+	if err := c.ShutdownMachine(ctx, name, grace); err != nil {
+		t.Fatalf("ShutdownMachine: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("forced shutdown took %s (grace %s)", took, grace)
+	if took < grace {
+		t.Errorf("ShutdownMachine returned after %s, before its grace of %s: the guest cannot have stopped by itself", took, grace)
+	}
+	if took > grace+15*time.Second {
+		t.Errorf("ShutdownMachine took %s, far beyond its grace of %s", took, grace)
+	}
+	got, err := c.Machine(ctx, name)
+	if err != nil {
+		t.Fatalf("Machine: %v", err)
+	}
+	if got.State != virt.StateShutoff {
+		t.Fatalf("state after forced shutdown = %s, want shutoff", got.State)
+	}
+	if b, _ := os.ReadFile(spec.Console.Path); strings.Contains(string(b), poweroffMarker) {
+		t.Errorf("guest saw the power button; this test meant to cover the forced path")
+	}
+}
+
+// DestroyMachine stops at once and is a no-op on a stopped machine;
+// UndefineMachine of a running machine destroys it first.
+func TestDestroyAndUndefineRunningMachine(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	spec := testGuestSpec(t, name, qemuWorkDir(t))
+	removeMachineAtEnd(t, c, name)
+
+	if _, err := c.DefineMachine(ctx, spec); err != nil {
+		t.Fatalf("DefineMachine: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := c.StartMachine(ctx, name); err != nil {
+			t.Fatalf("StartMachine: %v", err)
+		}
+		// Starting a running machine is a no-op.
+		if err := c.StartMachine(ctx, name); err != nil {
+			t.Fatalf("StartMachine again: %v", err)
+		}
+		if i == 1 {
+			break
+		}
+		start := time.Now()
+		if err := c.DestroyMachine(ctx, name); err != nil {
+			t.Fatalf("DestroyMachine: %v", err)
+		}
+		t.Logf("DestroyMachine took %s", time.Since(start))
+		if got, err := c.Machine(ctx, name); err != nil || got.State != virt.StateShutoff {
+			t.Fatalf("after destroy: %+v, %v; want shutoff", got, err)
+		}
+		if err := c.DestroyMachine(ctx, name); err != nil {
+			t.Fatalf("DestroyMachine of a stopped machine: %v", err)
+		}
+	}
+	if err := c.UndefineMachine(ctx, name); err != nil {
+		t.Fatalf("UndefineMachine of a running machine: %v", err)
+	}
+	if _, err := c.Machine(ctx, name); !errors.Is(err, virt.ErrNotFound) {
+		t.Fatalf("Machine after undefine = %v, want ErrNotFound", err)
+	}
+}
+
+func TestDefineMachineTwice(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	spec := virt.MachineSpec{Name: name, Type: virt.DomainQEMU, Disks: []virt.DiskSpec{{Path: "/nonexistent/a.qcow2", Format: virt.FormatQCOW2}}}
+	removeMachineAtEnd(t, c, name)
+
+	first, err := c.DefineMachine(ctx, spec)
+	if err != nil {
+		t.Fatalf("DefineMachine: %v", err)
+	}
+	spec.Description = "second"
+	if _, err := c.DefineMachine(ctx, spec); !errors.Is(err, virt.ErrExists) {
+		t.Fatalf("second DefineMachine = %v, want ErrExists", err)
+	}
+	// The first definition is untouched.
+	got, err := c.Machine(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireSpec(t, "first machine", got, *first)
+
+	// Another name with the first one's UUID collides too.
+	other := testenv.Name(t, "lv-dom")
+	removeMachineAtEnd(t, c, other)
+	spec.Name, spec.UUID = other, first.UUID
+	if _, err := c.DefineMachine(ctx, spec); !errors.Is(err, virt.ErrExists) {
+		t.Fatalf("DefineMachine with a taken UUID = %v, want ErrExists", err)
+	}
+	if _, err := c.Machine(ctx, other); !errors.Is(err, virt.ErrNotFound) {
+		t.Fatalf("Machine(%s) = %v, want ErrNotFound", other, err)
+	}
+}
+
+// Bad input is reported per field before libvirt sees anything; what only
+// libvirt can judge fails the define and leaves no domain.
+func TestDefineMachineRejected(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	pool := newDomainTestPool(t, c)
+	raw := pool.volume(t, "raw.img", "raw")
+
+	for _, tc := range []struct {
+		name   string
+		modify func(*virt.MachineSpec)
+		fields []string // SpecErrors expected; none: libvirt's own refusal
+		is     error
+	}{
+		{"bad spec", func(s *virt.MachineSpec) {
+			s.Disks[0].Bus = "usb"
+			s.Interfaces = []virt.InterfaceSpec{{Type: virt.InterfaceUser, MAC: "01:00:5e:00:00:01"}}
+		}, []string{"disks[0].bus", "interfaces[0].mac"}, nil},
+		{"path without format outside pools", func(s *virt.MachineSpec) {
+			s.Disks[0] = virt.DiskSpec{Path: "/nonexistent/disk.img"}
+		}, []string{"disks[0].format"}, nil},
+		{"format that is not the volume's", func(s *virt.MachineSpec) {
+			s.Disks[0] = virt.DiskSpec{VolumeKey: raw, Format: virt.FormatQCOW2}
+		}, []string{"disks[0].format"}, nil},
+		{"missing volume key", func(s *virt.MachineSpec) {
+			s.Disks[0] = virt.DiskSpec{VolumeKey: "/nonexistent/volume.qcow2"}
+		}, nil, virt.ErrNotFound},
+		{"missing pool", func(s *virt.MachineSpec) {
+			s.Disks[0] = virt.DiskSpec{Pool: "vt-no-such-pool", Volume: "x"}
+		}, nil, virt.ErrNotFound},
+		{"model libvirt's schema refuses", func(s *virt.MachineSpec) {
+			s.Interfaces = []virt.InterfaceSpec{{Type: virt.InterfaceUser, Model: "not a model"}}
+		}, nil, nil},
+		{"more IDE disks than QEMU has", func(s *virt.MachineSpec) {
+			s.Disks[0] = virt.DiskSpec{Path: "/nonexistent/a.img", Format: virt.FormatRaw, Bus: virt.BusIDE, Target: "hdz"}
+		}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			name := testenv.Name(t, "lv-dom")
+			removeMachineAtEnd(t, c, name)
+			spec := virt.MachineSpec{
+				Name:  name,
+				Type:  virt.DomainQEMU,
+				Disks: []virt.DiskSpec{{Path: "/nonexistent/a.qcow2", Format: virt.FormatQCOW2}},
+			}
+			tc.modify(&spec)
+			_, err := c.DefineMachine(ctx, spec)
+			if err == nil {
+				t.Fatal("DefineMachine succeeded")
+			}
+			t.Logf("error: %v", err)
+			var errs virt.SpecErrors
+			switch {
+			case tc.fields != nil:
+				if !errors.As(err, &errs) {
+					t.Fatalf("error is not SpecErrors: %v", err)
+				}
+				var fields []string
+				for _, e := range errs {
+					fields = append(fields, e.Field)
+				}
+				if !slices.Equal(fields, tc.fields) {
+					t.Fatalf("fields = %v, want %v", fields, tc.fields)
+				}
+			case tc.is != nil:
+				if !errors.Is(err, tc.is) {
+					t.Fatalf("error is not %v: %v", tc.is, err)
+				}
+			default:
+				if errors.As(err, &errs) || errors.Is(err, virt.ErrNotFound) || errors.Is(err, virt.ErrExists) {
+					t.Fatalf("want libvirt's own refusal, got %v", err)
+				}
+			}
+			if _, err := c.Machine(ctx, name); !errors.Is(err, virt.ErrNotFound) {
+				t.Fatalf("a failed define left a domain behind: Machine = %v", err)
+			}
+		})
+	}
+}
+
+// A network that does not exist is only noticed on start: the start fails,
+// says why, and the machine stays defined and shut off for the caller to
+// decide about.
+func TestStartMachineMissingNetwork(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	spec := testGuestSpec(t, name, qemuWorkDir(t))
+	spec.Interfaces = []virt.InterfaceSpec{{Network: "vt-no-such-network"}}
+	removeMachineAtEnd(t, c, name)
+
+	if _, err := c.DefineMachine(ctx, spec); err != nil {
+		t.Fatalf("DefineMachine: %v", err)
+	}
+	err := c.StartMachine(ctx, name)
+	if err == nil {
+		t.Fatal("StartMachine with a missing network succeeded")
+	}
+	if !strings.Contains(err.Error(), "vt-no-such-network") || !strings.Contains(err.Error(), name) {
+		t.Errorf("error does not name the machine and the network: %v", err)
+	}
+	// ErrNotFound would tell a caller that the machine itself is gone.
+	if errors.Is(err, virt.ErrNotFound) {
+		t.Errorf("a missing network is reported as ErrNotFound: %v", err)
+	}
+	got, err := c.Machine(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != virt.StateShutoff {
+		t.Fatalf("state = %s, want shutoff", got.State)
+	}
+}
+
+// EFI is only asked for; libvirt picks the firmware files and keeps NVRAM,
+// which undefine removes.
+func TestDefineMachineEFI(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	spec := virt.MachineSpec{
+		Name: name, Type: virt.DomainQEMU, Firmware: virt.FirmwareEFI, Autostart: true,
+		Disks:    []virt.DiskSpec{{Path: "/nonexistent/efi.qcow2", Format: virt.FormatQCOW2}},
+		Graphics: virt.GraphicsSpec{Type: virt.GraphicsVNC},
+	}
+	removeMachineAtEnd(t, c, name)
+	got, err := c.DefineMachine(ctx, spec)
+	if err != nil {
+		t.Fatalf("DefineMachine: %v", err)
+	}
+	want := withReadBack(spec.WithDefaults(), got)
+	want.State = virt.StateShutoff
+	requireSpec(t, "EFI machine", got, want)
+	if err := c.UndefineMachine(ctx, name); err != nil {
+		t.Fatalf("UndefineMachine: %v", err)
+	}
+}
+
+func TestMachineNotFound(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	for op, call := range map[string]func() error{
+		"Machine":         func() error { _, err := c.Machine(ctx, name); return err },
+		"StartMachine":    func() error { return c.StartMachine(ctx, name) },
+		"ShutdownMachine": func() error { return c.ShutdownMachine(ctx, name, time.Second) },
+		"DestroyMachine":  func() error { return c.DestroyMachine(ctx, name) },
+		"UndefineMachine": func() error { return c.UndefineMachine(ctx, name) },
+	} {
+		err := call()
+		if !errors.Is(err, virt.ErrNotFound) {
+			t.Errorf("%s of a missing machine = %v, want ErrNotFound", op, err)
+		} else if !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: error does not name the machine: %v", op, err)
+		}
+	}
+}
+
+// Volumes named by key and by pool and name are resolved to files, and read
+// back as they were named. The definition libvirt stores is what
+// testdata/libvirt-defined-full.xml holds (rewritten under -update).
+func TestCaptureLibvirtDomainXML(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	pool := newDomainTestPool(t, c)
+	pool.volume(t, goldenVolKey, "qcow2")
+	pool.volume(t, goldenVolName, "raw")
+	work := qemuWorkDir(t)
+	name := testenv.Name(t, "lv-dom")
+	uuid := "5e1f0c2a-7d44-4b8e-a1c3-" + strings.TrimPrefix(name, testenv.Prefix+"lv-dom-") + "0000"
+	spec := goldenMachineSpec(name, uuid, pool.name, pool.dir, work)
+	removeMachineAtEnd(t, c, name)
+
+	got, err := c.DefineMachine(ctx, spec)
+	if err != nil {
+		t.Fatalf("DefineMachine: %v", err)
+	}
+	want := spec.WithDefaults()
+	want.State = virt.StateShutoff
+	requireSpec(t, "machine on volumes", got, want)
+
+	// A format left out is read from the volume, whichever way it is named.
+	spec2 := spec
+	spec2.Name, spec2.UUID = testenv.Name(t, "lv-dom"), ""
+	spec2.Disks = slices.Clone(spec.Disks)
+	spec2.Disks[0] = virt.DiskSpec{Path: filepath.Join(pool.dir, goldenVolKey)}
+	spec2.Disks[1].Format, spec2.Disks[2].Format = "", ""
+	removeMachineAtEnd(t, c, spec2.Name)
+	got2, err := c.DefineMachine(ctx, spec2)
+	if err != nil {
+		t.Fatalf("DefineMachine without formats: %v", err)
+	}
+	for i, want := range []string{"qcow2", "qcow2", "raw"} {
+		if got2.Disks[i].Format != want {
+			t.Errorf("disks[%d].format read back %q, want %q", i, got2.Disks[i].Format, want)
+		}
+	}
+
+	var doc string
+	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		dom, err := lv.DomainLookupByName(name)
+		if err != nil {
+			return err
+		}
+		doc, err = lv.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	normalized := strings.NewReplacer(
+		pool.dir, goldenPoolDir,
+		work, goldenWorkDir,
+		pool.name, goldenPool,
+		name, goldenName,
+		uuid, goldenUUID,
+	).Replace(doc)
+	if updateGolden() {
+		checkGolden(t, "libvirt-defined-full.xml", []byte(normalized))
+	}
+}
+
+// domainTestPool is a transient directory pool for one test. Storage has its own
+// backend; these tests only need volumes to exist, so they make them with
+// plain RPCs.
+type domainTestPool struct {
+	c    *Client
+	name string
+	dir  string
+	pool golibvirt.StoragePool
+}
+
+func newDomainTestPool(t testing.TB, c *Client) *domainTestPool {
+	t.Helper()
+	p := &domainTestPool{c: c, name: testenv.Name(t, "lv-pool"), dir: qemuWorkDir(t)}
+	doc := fmt.Sprintf("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>", p.name, p.dir)
+	err := c.call(t.Context(), func(lv *golibvirt.Libvirt) error {
+		var err error
+		p.pool, err = lv.StoragePoolCreateXML(doc, 0)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("create pool: %v", err)
+	}
+	ctx := context.WithoutCancel(t.Context())
+	t.Cleanup(func() {
+		_ = c.call(ctx, func(lv *golibvirt.Libvirt) error { return lv.StoragePoolDestroy(p.pool) })
+	})
+	return p
+}
+
+// volume makes a 16 MiB volume and returns its key.
+func (p *domainTestPool) volume(t testing.TB, name, format string) string {
+	t.Helper()
+	doc := fmt.Sprintf("<volume><name>%s</name><capacity unit='MiB'>16</capacity><target><format type='%s'/></target></volume>", name, format)
+	var key string
+	err := p.c.call(t.Context(), func(lv *golibvirt.Libvirt) error {
+		vol, err := lv.StorageVolCreateXML(p.pool, doc, 0)
+		key = vol.Key
+		return err
+	})
+	if err != nil {
+		t.Fatalf("create volume %s: %v", name, err)
+	}
+	return key
+}
+
+// The watch hands over only its own domain's events, says when the stream
+// ended, and gives up when its context does.
+func TestLifecycleWatchNext(t *testing.T) {
+	mine := golibvirt.UUID{1}
+	ch := make(chan golibvirt.DomainEventLifecycleMsg, 3)
+	w := &lifecycleWatch{events: ch, stop: func() {}, uuid: mine}
+	ch <- golibvirt.DomainEventLifecycleMsg{Dom: golibvirt.Domain{UUID: golibvirt.UUID{2}}, Event: int32(golibvirt.DomainEventStopped)}
+	ch <- golibvirt.DomainEventLifecycleMsg{Dom: golibvirt.Domain{UUID: mine}, Event: int32(golibvirt.DomainEventStopped)}
+
+	ev, ok, err := w.next(t.Context())
+	if err != nil || !ok || ev.Dom.UUID != mine {
+		t.Fatalf("next = %+v, %v, %v; want the watched domain's event", ev, ok, err)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	if _, _, err := w.next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("next with nothing to read = %v, want the context's error", err)
+	}
+
+	close(ch)
+	if _, ok, err := w.next(t.Context()); ok || err != nil {
+		t.Fatalf("next on an ended stream = %v, %v; want not ok, no error", ok, err)
+	}
+	w.Close() // drains a closed channel without blocking
+}
+
+// When anything after the define fails, the domain is undefined again. Not
+// parallel: it sets a package-wide hook, and parallel tests only resume once
+// the sequential ones are done.
+func TestDefineMachineUndoneOnLaterFailure(t *testing.T) {
+	c := newTestClient(t)
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	removeMachineAtEnd(t, c, name)
+	boom := errors.New("injected failure after define")
+	failAfterDefine = func(n string) error {
+		if n == name {
+			// The domain exists at this point.
+			if _, err := c.lookupDomain(ctx, n); err != nil {
+				t.Errorf("domain not defined when the hook ran: %v", err)
+			}
+			return boom
+		}
+		return nil
+	}
+	t.Cleanup(func() { failAfterDefine = nil })
+
+	spec := virt.MachineSpec{Name: name, Type: virt.DomainQEMU, Firmware: virt.FirmwareEFI,
+		Disks: []virt.DiskSpec{{Path: "/nonexistent/a.qcow2", Format: virt.FormatQCOW2}}}
+	if _, err := c.DefineMachine(ctx, spec); !errors.Is(err, boom) {
+		t.Fatalf("DefineMachine = %v, want the injected failure", err)
+	}
+	if _, err := c.Machine(ctx, name); !errors.Is(err, virt.ErrNotFound) {
+		t.Fatalf("the domain survived a failed define: Machine = %v", err)
+	}
+}
