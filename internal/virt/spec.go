@@ -72,7 +72,9 @@ type MachineSpec struct {
 	Graphics   GraphicsSpec
 	// QemuAgent adds the virtio-serial channel the qemu guest agent uses.
 	QemuAgent bool
-	// RNG adds a virtio-rng device fed from /dev/urandom.
+	// RNG adds a virtio-rng device fed from /dev/urandom. Plain bools
+	// cannot tell "unset" from "false", so the layer takes them as given and
+	// the front ends default RNG and Balloon to true.
 	RNG bool
 	// Balloon adds a virtio memory balloon (needed to change memory live).
 	Balloon bool
