@@ -71,7 +71,7 @@ func subordinateRange(path string, aliases []string) (start, count uint32, err e
 	if err != nil {
 		return 0, 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened read-only: nothing to flush
 
 	var firstStart, firstCount uint32
 	sc := bufio.NewScanner(f)

@@ -132,7 +132,7 @@ func unpackArchive(ctx context.Context, archive, rootfs string, idmap []virt.IDM
 	if err != nil {
 		return fmt.Errorf("open archive: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened read-only (tar's stdin): nothing to flush
 	var magic [6]byte
 	n, err := f.ReadAt(magic[:], 0)
 	if n == 0 && err != nil {

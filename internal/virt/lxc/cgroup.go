@@ -127,7 +127,7 @@ func detectCgroupLayout() (cgroupLayout, error) {
 	if err != nil {
 		return cgroupLayout{}, fmt.Errorf("detect cgroup layout: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // opened read-only: nothing to flush
 	m, err := parseCgroupMounts(f)
 	if err != nil {
 		return cgroupLayout{}, fmt.Errorf("detect cgroup layout: read mountinfo: %w", err)

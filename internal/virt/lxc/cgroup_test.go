@@ -61,7 +61,7 @@ func TestCgroupLayout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
+			defer func() { _ = f.Close() }()
 			m, err := parseCgroupMounts(f)
 			if err != nil {
 				t.Fatal(err)

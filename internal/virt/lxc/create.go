@@ -82,7 +82,7 @@ func (c *Client) CreateContainer(ctx context.Context, spec virt.ContainerSpec) (
 	if err != nil {
 		return nil, fmt.Errorf("create container %q: read it back: %w", name, err)
 	}
-	defer ct.Release()
+	defer c.release(ct)
 	out, err := c.readSpec(ct, name)
 	if err != nil {
 		return nil, fmt.Errorf("create container %q: read it back: %w", name, err)
@@ -210,7 +210,7 @@ func (c *Client) createFromTemplate(ctx context.Context, s *virt.ContainerSpec) 
 	if err != nil {
 		return err
 	}
-	defer os.Remove(confPath)
+	defer c.removeTemp(confPath)
 
 	args := []string{
 		"--name", s.Name, "--lxcpath", c.lxcPath, "--template", s.LXCTemplate.Name,
@@ -276,7 +276,7 @@ func (c *Client) createClone(s *virt.ContainerSpec) error {
 	if err != nil {
 		return fmt.Errorf("template: %w", err)
 	}
-	defer tmpl.Release()
+	defer c.release(tmpl)
 	if st := tmpl.State(); st != golxc.STOPPED {
 		return fmt.Errorf("template container %q is %s: a snapshot clone needs it stopped, since its rootfs becomes the clone's lower layer", s.Template, st)
 	}
@@ -308,7 +308,7 @@ func (c *Client) createClone(s *virt.ContainerSpec) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(logPath)
+	defer c.removeTemp(logPath)
 	// Set on the template's in-memory config only; the clone's copy of the
 	// key is dropped when its config is rewritten.
 	if err := tmpl.SetLogFile(logPath); err != nil {
@@ -350,20 +350,28 @@ func (c *Client) writeConfigs(s *virt.ContainerSpec, drop func(configItem) bool)
 }
 
 // writeFileAtomic replaces path with data through a rename, with mode
-// whatever the umask.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
+// whatever the umask. When it fails it removes its temporary file, and says
+// so if that fails too: the file would be left in the container's directory.
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
+	defer func() {
+		if err == nil {
+			return // renamed: nothing left to remove
+		}
+		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}()
 	if _, err := f.Write(data); err != nil {
-		f.Close()
+		_ = f.Close() // the write's error is the one to report; the file is removed
 		return err
 	}
 	if err := f.Chmod(mode); err != nil {
-		f.Close()
+		_ = f.Close() // the chmod's error is the one to report; the file is removed
 		return err
 	}
 	if err := f.Close(); err != nil {
@@ -385,10 +393,21 @@ func tempFile(pattern, content string) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		if rerr := os.Remove(f.Name()); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		return "", fmt.Errorf("write temporary file: %w", err)
 	}
 	return f.Name(), nil
+}
+
+// removeTemp removes a temporary file of tempFile's once it has served. It
+// no longer matters to the operation, so a failure is logged: the file
+// would stay behind in the temporary directory.
+func (c *Client) removeTemp(path string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.log.Warn("remove temporary file", "path", path, "error", err)
+	}
 }
 
 // removeHalfMade removes what a failed create left: through LXC when it

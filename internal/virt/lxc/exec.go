@@ -37,7 +37,7 @@ func (c *Client) Exec(ctx context.Context, name string, cmd virt.ExecSpec) (int,
 	if err != nil {
 		return -1, err
 	}
-	defer ct.Release()
+	defer c.release(ct)
 	if st := ct.State(); st != golxc.RUNNING {
 		return -1, fmt.Errorf("exec in container %q: it is %s, not running", name, strings.ToLower(st.String()))
 	}
@@ -97,9 +97,12 @@ func (c *Client) Exec(ctx context.Context, name string, cmd virt.ExecSpec) (int,
 		return -1, fmt.Errorf("exec in container %q: wait for the command: %w", name, err)
 	case <-ctx.Done():
 		_ = unix.Kill(pid, unix.SIGKILL)
+		// Reaped, so that no zombie is left; the command is killed either
+		// way, so a failed wait only goes to the log.
 		select {
 		case <-done:
-		case <-waitErr:
+		case err := <-waitErr:
+			c.log.Debug("wait for the killed command", "container", name, "pid", pid, "error", err)
 		}
 		stdio.closeAll()
 		return -1, fmt.Errorf("exec in container %q: %w", name, ctx.Err())
@@ -162,7 +165,9 @@ func (x *execIO) input(r io.Reader) (*os.File, error) {
 		// and the reader may block for ever (a terminal). The write fails
 		// once the command's end is closed.
 		_, _ = io.Copy(pw, r)
-		pw.Close()
+		// Closing a pipe loses nothing, and closeAll may have closed it
+		// already.
+		_ = pw.Close()
 	})
 	return pr, nil
 }
@@ -212,7 +217,7 @@ func sameWriter(a, b io.Writer) (same bool) {
 // pipe reports EOF when the command (not this process) closes it.
 func (x *execIO) closeChildEnds() {
 	for _, f := range x.childEnds {
-		f.Close()
+		_ = f.Close() // the command has its own copy: nothing is lost here
 	}
 	x.childEnds = nil
 }
@@ -247,7 +252,9 @@ func (x *execIO) wait(ctx context.Context) error {
 func (x *execIO) closeAll() {
 	x.closeChildEnds()
 	for _, f := range x.ours {
-		f.Close()
+		// Pipe ends and /dev/null: closing them loses nothing, and the
+		// input copier may have closed its end already.
+		_ = f.Close()
 	}
 	x.ours = nil
 }

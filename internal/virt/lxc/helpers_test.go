@@ -33,9 +33,13 @@ func TestCompressionFlag(t *testing.T) {
 func TestTailBuffer(t *testing.T) {
 	b := &tailBuffer{max: 16}
 	for i := 0; i < 10; i++ {
-		b.Write([]byte("line\n"))
+		if _, err := b.Write([]byte("line\n")); err != nil {
+			t.Fatal(err)
+		}
 	}
-	b.Write([]byte("last one\n"))
+	if _, err := b.Write([]byte("last one\n")); err != nil {
+		t.Fatal(err)
+	}
 	if got := b.lastLines(2); got != "line\nlast one" {
 		t.Fatalf("lastLines(2) = %q", got)
 	}

@@ -300,7 +300,7 @@ func TestContainerLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ct.Release()
+		defer c.release(ct)
 		// Where LXC really put the container must be where the limits
 		// were written: the running container's cgroups say.
 		hier := procCgroupHierarchy(t, running.PID, "memory")
@@ -436,7 +436,7 @@ func procCgroupHierarchy(t *testing.T, pid int, controller string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	onV2 := false
 	for sc.Scan() {
