@@ -401,30 +401,14 @@ func parseMachineMetadata(m *libvirtxml.DomainMetadata) (parsedMachineMetadata, 
 // domainMemoryMiB converts a libvirt memory amount (KiB unless a unit says
 // otherwise) to MiB.
 func domainMemoryMiB(value uint, unit string) (uint64, error) {
-	var scale uint64
-	switch unit {
-	case "b", "bytes":
-		scale = 1
-	case "", "k", "KiB":
-		scale = 1 << 10
-	case "KB":
-		scale = 1000
-	case "M", "MiB":
-		scale = 1 << 20
-	case "MB":
-		scale = 1000 * 1000
-	case "G", "GiB":
-		scale = 1 << 30
-	case "GB":
-		scale = 1000 * 1000 * 1000
-	case "T", "TiB":
-		scale = 1 << 40
-	case "TB":
-		scale = 1000 * 1000 * 1000 * 1000
-	default:
-		return 0, fmt.Errorf("unknown memory unit %q", unit)
+	if unit == "" {
+		unit = "KiB" // libvirt's default for memory, unlike sizes elsewhere
 	}
-	return uint64(value) * scale >> 20, nil
+	bytes, err := sizeBytes(uint64(value), unit)
+	if err != nil {
+		return 0, err
+	}
+	return bytes >> 20, nil
 }
 
 func graphicsListen(attr string, listeners []libvirtxml.DomainGraphicListener) string {
