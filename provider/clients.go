@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -13,36 +15,81 @@ import (
 	"github.com/virtforge/terraform-provider-virt/internal/virt/lxc"
 )
 
-// clients holds the provider's connections to the host. Each is opened on
-// first use and then shared by every resource and data source, so a
-// configuration that only manages containers never needs libvirtd, and one
-// that manages fifty machines opens one libvirt connection, not fifty.
+// clients holds the provider's connections. Each libvirt connection is
+// opened on first use and then shared by every resource and data source that
+// names the same host, so a configuration that only manages containers never
+// needs libvirtd, and one that manages fifty machines opens one connection,
+// not fifty.
 type clients struct {
-	uri     string
+	defaultURI string
+	// hosts maps the names used in resources' host attribute to URIs.
+	hosts   map[string]string
 	lxcPath string
 	log     hclog.Logger
 
-	lvOnce sync.Once
-	lv     *libvirt.Client
-	lvErr  error
+	mu      sync.Mutex
+	libvirt map[string]*lazyLibvirt // by URI: two names for one URI share it
 
 	lxcOnce sync.Once
 	lxc     *lxc.Client
 	lxcErr  error
 }
 
-func newClients(uri, lxcPath string, log hclog.Logger) *clients {
-	return &clients{uri: uri, lxcPath: lxcPath, log: log}
+type lazyLibvirt struct {
+	once   sync.Once
+	client *libvirt.Client
+	err    error
 }
 
-// Libvirt returns the shared libvirt client. A failed connection is
-// remembered: every resource in the run reports the same clear error instead
-// of each waiting out its own timeout.
-func (c *clients) Libvirt(ctx context.Context) (*libvirt.Client, error) {
-	c.lvOnce.Do(func() {
-		c.lv, c.lvErr = libvirt.New(ctx, libvirt.Options{URI: c.uri, Logger: c.log})
+func newClients(defaultURI string, hosts map[string]string, lxcPath string, log hclog.Logger) *clients {
+	return &clients{
+		defaultURI: defaultURI,
+		hosts:      hosts,
+		lxcPath:    lxcPath,
+		log:        log,
+		libvirt:    map[string]*lazyLibvirt{},
+	}
+}
+
+// HostURI resolves a resource's host attribute: empty means the provider's
+// uri, anything else must be a key of the provider's hosts map.
+func (c *clients) HostURI(host string) (string, error) {
+	if host == "" {
+		return c.defaultURI, nil
+	}
+	if uri, ok := c.hosts[host]; ok {
+		return uri, nil
+	}
+	names := make([]string, 0, len(c.hosts))
+	for name := range c.hosts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return "", fmt.Errorf("host %q is not defined: the provider configuration has no hosts map", host)
+	}
+	return "", fmt.Errorf("host %q is not defined in the provider's hosts (defined: %s)", host, strings.Join(names, ", "))
+}
+
+// Libvirt returns the shared libvirt client for a host (see HostURI). A
+// failed connection is remembered: every resource on that host reports the
+// same clear error instead of each waiting out its own timeout.
+func (c *clients) Libvirt(ctx context.Context, host string) (*libvirt.Client, error) {
+	uri, err := c.HostURI(host)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	l, ok := c.libvirt[uri]
+	if !ok {
+		l = &lazyLibvirt{}
+		c.libvirt[uri] = l
+	}
+	c.mu.Unlock()
+	l.once.Do(func() {
+		l.client, l.err = libvirt.New(ctx, libvirt.Options{URI: uri, Logger: c.log})
 	})
-	return c.lv, c.lvErr
+	return l.client, l.err
 }
 
 // LXC returns the shared LXC client for lxc_path.

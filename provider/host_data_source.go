@@ -21,6 +21,7 @@ type hostDataSource struct {
 }
 
 type hostModel struct {
+	Host              types.String `tfsdk:"host"`
 	ID                types.String `tfsdk:"id"`
 	Hostname          types.String `tfsdk:"hostname"`
 	Arch              types.String `tfsdk:"arch"`
@@ -43,6 +44,7 @@ func (d *hostDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 			"and which LXC version serves containers. Use it to check a host before declaring guests on it, " +
 			"for example to pick `type = \"qemu\"` where KVM is not usable.",
 		Attributes: map[string]schema.Attribute{
+			"host":     hostDataSourceAttribute(),
 			"id":       schema.StringAttribute{Computed: true, MarkdownDescription: "The host name (the same as `hostname`)."},
 			"hostname": schema.StringAttribute{Computed: true, MarkdownDescription: "The host's name as libvirt reports it."},
 			"arch":     schema.StringAttribute{Computed: true, MarkdownDescription: "CPU architecture, for example `x86_64`."},
@@ -70,8 +72,13 @@ func (d *hostDataSource) Configure(_ context.Context, req datasource.ConfigureRe
 	d.clients = c
 }
 
-func (d *hostDataSource) Read(ctx context.Context, _ datasource.ReadRequest, resp *datasource.ReadResponse) {
-	lv, err := d.clients.Libvirt(ctx)
+func (d *hostDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var cfg hostModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	lv, err := d.clients.Libvirt(ctx, cfg.Host.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot connect to libvirt", err.Error())
 		return
@@ -85,6 +92,7 @@ func (d *hostDataSource) Read(ctx context.Context, _ datasource.ReadRequest, res
 	resp.Diagnostics.Append(diags...)
 
 	state := hostModel{
+		Host:              cfg.Host,
 		ID:                types.StringValue(info.Hostname),
 		Hostname:          types.StringValue(info.Hostname),
 		Arch:              types.StringValue(info.Arch),

@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/virtforge/terraform-provider-virt/internal/testenv"
 )
 
 func TestAccHostDataSource(t *testing.T) {
@@ -113,3 +115,60 @@ func (c listContains) CheckValue(v any) error {
 }
 
 func (c listContains) String() string { return fmt.Sprintf("list containing %q", c.want) }
+
+// One provider reaches several hosts through its hosts map; each data source
+// reads the host it names. The daemon's test driver stands in for a second
+// host: its fixed facts (i686, 16 CPUs) tell the two apart.
+func TestAccHostDataSource_hosts(t *testing.T) {
+	testAccPreCheck(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: `provider "virt" {
+  uri = "` + testenv.URI() + `"
+  hosts = {
+    other = "test:///default"
+    same  = "` + testenv.URI() + `"
+  }
+}
+data "virt_host" "default" {}
+data "virt_host" "other" {
+  host = "other"
+}
+data "virt_host" "same" {
+  host = "same"
+}`,
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("data.virt_host.default", tfjsonpath.New("cpus"), knownvalue.Int64Exact(int64(runtime.NumCPU()))),
+				statecheck.ExpectKnownValue("data.virt_host.other", tfjsonpath.New("arch"), knownvalue.StringExact("i686")),
+				statecheck.ExpectKnownValue("data.virt_host.other", tfjsonpath.New("cpus"), knownvalue.Int64Exact(16)),
+				statecheck.ExpectKnownValue("data.virt_host.other", tfjsonpath.New("host"), knownvalue.StringExact("other")),
+				statecheck.ExpectKnownValue("data.virt_host.same", tfjsonpath.New("cpus"), knownvalue.Int64Exact(int64(runtime.NumCPU()))),
+			},
+		}},
+	})
+}
+
+// A host name that the provider does not define, or a hosts map with a bad
+// name or URI, fails with the attribute at fault.
+func TestAccHostDataSource_badHosts(t *testing.T) {
+	testAccPreCheck(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig() + `data "virt_host" "this" {
+  host = "nowhere"
+}`,
+			ExpectError: regexp.MustCompile(`host "nowhere" is not defined: the provider configuration has no hosts map`),
+		}, {
+			Config: `provider "virt" {
+  hosts = {
+    "9bad" = "qemu:///system"
+    good   = "qemu+carrier://x/system"
+  }
+}
+data "virt_host" "this" {}`,
+			ExpectError: regexp.MustCompile(`(?s)Invalid host name.*"9bad".*unknown transport "carrier"`),
+		}},
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
@@ -36,6 +37,7 @@ func New(version string) func() provider.Provider {
 
 type providerModel struct {
 	URI     types.String `tfsdk:"uri"`
+	Hosts   types.Map    `tfsdk:"hosts"`
 	LXCPath types.String `tfsdk:"lxc_path"`
 }
 
@@ -55,6 +57,15 @@ func (p *virtProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 					"and shared by every resource of this provider.",
 				Optional:   true,
 				Validators: []validator.String{validators.LibvirtURI()},
+			},
+			"hosts": schema.MapAttribute{
+				MarkdownDescription: "More libvirt hosts for this one provider: a map from a name of your choosing to " +
+					"a libvirt URI. A resource or data source picks one with its `host` attribute; without it, it uses " +
+					"`uri`. `qemu+ssh://` URIs check the host key against `~/.ssh/known_hosts` (or the URI's " +
+					"`known_hosts` parameter) and refuse an unknown one.",
+				Optional:    true,
+				ElementType: types.StringType,
+				Validators:  []validator.Map{mapvalidator.ValueStringsAre(validators.LibvirtURI()), mapvalidator.KeysAre(validators.HostName())},
 			},
 			"lxc_path": schema.StringAttribute{
 				MarkdownDescription: "Directory where LXC keeps containers (LXC's `lxc.lxcpath`). " +
@@ -81,7 +92,19 @@ func (p *virtProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 	if lxcPath == "" {
 		lxcPath = DefaultLXCPath
 	}
-	clients := newClients(libvirt.ResolveURI(cfg.URI.ValueString()), filepath.Clean(lxcPath), newLogger(os.Stderr))
+	hosts := map[string]string{}
+	if !cfg.Hosts.IsNull() {
+		if cfg.Hosts.IsUnknown() {
+			resp.Diagnostics.AddAttributeError(path.Root("hosts"), "Provider configuration not yet known",
+				"The virt provider's hosts must be known at plan time.")
+			return
+		}
+		resp.Diagnostics.Append(cfg.Hosts.ElementsAs(ctx, &hosts, false)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
+	clients := newClients(libvirt.ResolveURI(cfg.URI.ValueString()), hosts, filepath.Clean(lxcPath), newLogger(os.Stderr))
 	resp.DataSourceData = clients
 	resp.ResourceData = clients
 }

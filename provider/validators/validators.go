@@ -4,7 +4,9 @@ package validators
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"regexp"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 
@@ -47,5 +49,28 @@ func (absolutePath) ValidateString(_ context.Context, req validator.StringReques
 	if p := req.ConfigValue.ValueString(); !filepath.IsAbs(p) {
 		resp.Diagnostics.AddAttributeError(req.Path, "Relative path",
 			"The path \""+p+"\" must be absolute, for example /var/lib/lxc.")
+	}
+}
+
+// HostName checks a key of the provider's hosts map: a short name that
+// resources refer to in their host attribute.
+func HostName() validator.String { return hostName{} }
+
+type hostName struct{}
+
+var hostNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,62}$`)
+
+func (hostName) Description(context.Context) string {
+	return "value must start with a letter and hold only letters, digits, '_', '.' and '-' (at most 63)"
+}
+
+func (v hostName) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v hostName) ValidateString(ctx context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if s := req.ConfigValue.ValueString(); !hostNameRE.MatchString(s) {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid host name", fmt.Sprintf("%q: %s.", s, v.Description(ctx)))
 	}
 }
