@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 
 	"github.com/virtforge/terraform-provider-virt/internal/testenv"
+	"github.com/virtforge/terraform-provider-virt/internal/virt/libvirt"
 )
 
 // testProtoV6ProviderFactories runs the provider in-process for the real
@@ -48,4 +50,17 @@ func commandOutput(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// testLibvirtClient connects to the test daemon directly, for CheckDestroy
+// functions and out-of-band changes: what the provider did is checked
+// against libvirt itself, not against the provider's own reading of it.
+func testLibvirtClient(t *testing.T) *libvirt.Client {
+	t.Helper()
+	c, err := libvirt.New(context.Background(), libvirt.Options{URI: testenv.URI()})
+	if err != nil {
+		t.Fatalf("connect to %s: %v", testenv.URI(), err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
