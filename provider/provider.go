@@ -110,11 +110,15 @@ func (p *virtProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 }
 
 func (p *virtProvider) Resources(context.Context) []func() resource.Resource {
-	return nil
+	return []func() resource.Resource{
+		newPoolResource,
+		newVolumeResource,
+	}
 }
 
 func (p *virtProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		newHostDataSource,
+		newVolumeDataSource,
 	}
 }

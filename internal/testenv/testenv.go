@@ -9,8 +9,13 @@ package testenv
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -67,6 +72,86 @@ func File(t testing.TB, rel string) string {
 func GuestKernel(t testing.TB) string { return File(t, "guest/vmlinuz") }
 func GuestInitrd(t testing.TB) string { return File(t, "guest/initrd.gz") }
 func GuestDisk(t testing.TB) string   { return File(t, "guest/disk.qcow2") }
+
+// Loopback listeners that scripts/testenv puts in front of the local libvirtd,
+// so that tests reach it the way the provider reaches a remote host.
+const (
+	// RemoteHost is the only address they listen on.
+	RemoteHost = "127.0.0.1"
+	// SSHPort is the test sshd (root, key only; SSHKey).
+	SSHPort = 2222
+	// LibvirtTCPPort is libvirtd's plain TCP listener (auth_tcp none).
+	LibvirtTCPPort = 16509
+	// LibvirtTLSPort is libvirtd's TLS listener (certificates of PKIDir).
+	LibvirtTLSPort = 16514
+)
+
+// SSHKey is the private key the test sshd accepts for root.
+func SSHKey(t testing.TB) string { return File(t, "ssh/id_ed25519") }
+
+// SSHKnownHosts is a known_hosts file holding the test sshd's host key for
+// [127.0.0.1]:2222.
+func SSHKnownHosts(t testing.TB) string { return File(t, "ssh/known_hosts") }
+
+// PKIDir is a client pkipath for the TLS listener: the test CA's
+// cacert.pem, clientcert.pem and clientkey.pem.
+func PKIDir(t testing.TB) string {
+	t.Helper()
+	for _, f := range []string{"cacert.pem", "clientcert.pem", "clientkey.pem"} {
+		File(t, filepath.Join("pki/client", f))
+	}
+	return filepath.Join(CacheDir(), "pki/client")
+}
+
+// SSHURI is qemu+ssh to the test sshd with SSHKey. go-libvirt's ssh
+// transport checks the host key against ~/.ssh/known_hosts of the user
+// running the test (a known_hosts parameter is for qemu+libssh only), where
+// scripts/testenv puts it; a missing entry fails here, not as a host-key
+// error later.
+func SSHURI(t testing.TB) string {
+	t.Helper()
+	key := SSHKey(t)
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh := filepath.Join(u.HomeDir, ".ssh", "known_hosts")
+	b, err := os.ReadFile(kh)
+	if err != nil || !strings.Contains(string(b), fmt.Sprintf("[%s]:%d ", RemoteHost, SSHPort)) {
+		t.Fatalf("test environment incomplete: %s has no host key for [%s]:%d (run `make testenv`)", kh, RemoteHost, SSHPort)
+	}
+	return remoteURI("ssh", SSHPort, "root", url.Values{"keyfile": {key}})
+}
+
+// LibSSHURI is qemu+libssh to the test sshd with SSHKey and SSHKnownHosts.
+func LibSSHURI(t testing.TB) string {
+	t.Helper()
+	return remoteURI("libssh", SSHPort, "root", url.Values{"keyfile": {SSHKey(t)}, "known_hosts": {SSHKnownHosts(t)}})
+}
+
+// TCPURI is qemu+tcp to libvirtd's TCP listener.
+func TCPURI() string { return remoteURI("tcp", LibvirtTCPPort, "", nil) }
+
+// TLSURI is qemu+tls to libvirtd's TLS listener with PKIDir.
+func TLSURI(t testing.TB) string {
+	t.Helper()
+	return remoteURI("tls", LibvirtTLSPort, "", url.Values{"pkipath": {PKIDir(t)}})
+}
+
+// remoteURI builds qemu+TRANSPORT://[user@]127.0.0.1:PORT/system?QUERY, with
+// the slashes of paths in the query left as they are, for readable errors.
+func remoteURI(transport string, port int, userName string, q url.Values) string {
+	u := url.URL{
+		Scheme:   "qemu+" + transport,
+		Host:     net.JoinHostPort(RemoteHost, strconv.Itoa(port)),
+		Path:     "/system",
+		RawQuery: strings.ReplaceAll(q.Encode(), "%2F", "/"),
+	}
+	if userName != "" {
+		u.User = url.User(userName)
+	}
+	return u.String()
+}
 
 // Name returns a name for a host object unique to this test run:
 // vt-<kind>-<random>. Kind says which test family made it (for example

@@ -42,7 +42,14 @@ type MachineBackend interface {
 type StorageBackend interface {
 	CreatePool(ctx context.Context, spec PoolSpec) (*PoolSpec, error)
 	Pool(ctx context.Context, name string) (*PoolSpec, error)
+	PoolByUUID(ctx context.Context, uuid string) (*PoolSpec, error)
+	ListPools(ctx context.Context) ([]string, error)
+	// StartPool starts a stopped pool; SetPoolAutostart changes autostart
+	// without touching the running pool.
+	StartPool(ctx context.Context, name string) error
+	SetPoolAutostart(ctx context.Context, name string, autostart bool) error
 	DeletePool(ctx context.Context, name string) error
+	ListVolumes(ctx context.Context, pool string) ([]string, error)
 
 	// CreateVolume makes an empty volume, or a copy-on-write clone when
 	// spec.BackingVolumeKey is set.

@@ -6,12 +6,15 @@ package libvirt
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"os"
+	"os/user"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,6 +98,8 @@ type Client struct {
 
 	mu sync.Mutex
 	lv *golibvirt.Libvirt
+
+	storageLocks poolLocks // see storage.go
 }
 
 // New connects to the daemon at opts.URI. It fails, within ConnectTimeout,
@@ -179,7 +184,7 @@ func (c *Client) dial(ctx context.Context) (*golibvirt.Libvirt, error) {
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return nil, fmt.Errorf("connect to libvirt at %s: %s", c.uri, explainDialError(r.err))
+			return nil, fmt.Errorf("connect to libvirt at %s: %s", c.uri, explainDialError(c.uri, r.err))
 		}
 		c.log.Debug("connected", "elapsed", time.Since(start))
 		return r.lv, nil
@@ -226,14 +231,40 @@ func (c *Client) connectOnce() (*golibvirt.Libvirt, error) {
 }
 
 // explainDialError turns socket-level failures into a reason a user can act on.
-func explainDialError(err error) string {
+func explainDialError(u *url.URL, err error) string {
+	_, transport, _ := strings.Cut(u.Scheme, "+")
+	overSSH := transport == "ssh" || transport == "libssh" || transport == "libssh2"
+	overTLS := transport == "tls" || (transport == "" && u.Host != "") // driver://host/ is TLS
+	msg := err.Error()
 	switch {
 	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOENT):
 		return fmt.Sprintf("%v (the libvirt socket does not exist: is libvirtd running?)", err)
+	case errors.Is(err, syscall.ECONNREFUSED) && overSSH:
+		return fmt.Sprintf("%v (connection refused: is an ssh server listening on %s?)", err, sshAddr(u))
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Sprintf("%v (connection refused: is libvirtd running and listening?)", err)
 	case errors.Is(err, syscall.EACCES):
 		return fmt.Sprintf("%v (permission denied: run as root or join the libvirt group)", err)
+	// golang.org/x/crypto/ssh/knownhosts's KeyError, by its text: this
+	// package does not import x/crypto itself.
+	case overSSH && strings.Contains(msg, "knownhosts: key is unknown"):
+		return fmt.Sprintf("%v (the ssh host key of %s is not in %s: check the key's fingerprint, then add it, e.g. with ssh-keyscan)",
+			err, sshAddr(u), knownHostsFile(u, transport))
+	case overSSH && strings.Contains(msg, "knownhosts: key mismatch"):
+		return fmt.Sprintf("%v (the ssh host key of %s does not match the one in %s: the host was reinstalled, or someone is intercepting the connection)",
+			err, sshAddr(u), knownHostsFile(u, transport))
+	case overSSH && strings.Contains(msg, "ssh: rejected"):
+		// go-libvirt runs no remote command (no nc, no virt-ssh-helper): it
+		// asks sshd to connect a channel to the socket itself.
+		return fmt.Sprintf("%v (the ssh server did not connect us to libvirtd's socket: is libvirtd running on %s, and does its sshd allow forwarding to Unix sockets? That needs AllowStreamLocalForwarding, and AllowTcpForwarding not set to no)",
+			err, u.Hostname())
+	case overTLS && (errors.Is(err, io.EOF) || strings.Contains(msg, "remote error: tls")):
+		return fmt.Sprintf("%v (libvirtd ended the TLS connection: it probably refused our client certificate %s; is that signed by the CA libvirtd trusts, and allowed by its tls_allowed_dn_list?)",
+			err, pkiFile(u, "clientcert.pem", "/etc/pki/libvirt"))
+	}
+	var unknownCA x509.UnknownAuthorityError
+	if errors.As(err, &unknownCA) {
+		return fmt.Sprintf("%v (the server's certificate is not signed by a CA in %s)", err, pkiFile(u, "cacert.pem", "/etc/pki/CA"))
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
@@ -244,6 +275,45 @@ func explainDialError(err error) string {
 		return fmt.Sprintf("libvirt refused: %s", lvErr.Message)
 	}
 	return err.Error()
+}
+
+// sshAddr is the host:port an ssh URI dials.
+func sshAddr(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), "22")
+}
+
+// knownHostsFile names the file go-libvirt checks host keys against: for
+// ssh, ~/.ssh/known_hosts of the user (it refuses a known_hosts parameter);
+// for libssh, the known_hosts parameter or $XDG_CONFIG_HOME/libvirt/known_hosts.
+func knownHostsFile(u *url.URL, transport string) string {
+	if transport == "ssh" {
+		if usr, err := user.Current(); err == nil {
+			return filepath.Join(usr.HomeDir, ".ssh", "known_hosts")
+		}
+		return "~/.ssh/known_hosts"
+	}
+	if f := u.Query().Get("known_hosts"); f != "" {
+		return f
+	}
+	if dir, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(dir, "libvirt", "known_hosts")
+	}
+	return "the libvirt known_hosts file"
+}
+
+// pkiFile names where go-libvirt's TLS dialer reads a certificate file:
+// the URI's pkipath, else ~/.pki/libvirt (not for root), then sysDir.
+func pkiFile(u *url.URL, name, sysDir string) string {
+	if dir := u.Query().Get("pkipath"); dir != "" {
+		return filepath.Join(dir, name)
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Sprintf("~/.pki/libvirt/%s or %s", name, filepath.Join(sysDir, name))
+	}
+	return filepath.Join(sysDir, name)
 }
 
 // isConnectionLost reports errors that mean the socket is gone rather than

@@ -1,9 +1,8 @@
 package libvirt
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,15 +10,139 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"golang.org/x/sync/semaphore"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/virtforge/terraform-provider-virt/internal/virt"
 )
 
 var _ virt.StorageBackend = (*Client)(nil)
+
+// Concurrency. libvirt builds volumes with the pool's own lock dropped and
+// counts each build as an "asynchronous job"; while any runs, it refuses to
+// refresh, stop, delete or undefine the pool ("pool 'x' has asynchronous jobs
+// running"). Builds themselves may overlap: twenty clones of one template
+// go side by side. So the client keeps one reader/writer lock per pool name:
+// volume work (create, upload, resize, delete) shares it, and what libvirt
+// refuses during builds (refresh, pool delete) takes it whole. A refresh for
+// a read does not wait for it: the figures of libvirt's last scan, which it
+// keeps up to date through its own creates and deletes, do. Other clients of
+// the same daemon are not under the lock, so the refusals they cause, and a
+// volume busy with another client's upload or download, are retried with
+// backoff (retryBusy).
+
+// poolLockWeight is what an exclusive holder takes; a shared holder takes 1.
+const poolLockWeight = 1 << 30
+
+// poolLocks hands out the per-pool locks. Its zero value is ready to use. A
+// semaphore.Weighted serves waiters in order, so a pool delete waiting for
+// running builds is not starved by new ones.
+type poolLocks struct {
+	mu    sync.Mutex
+	pools map[string]*semaphore.Weighted
+}
+
+func (l *poolLocks) get(pool string) *semaphore.Weighted {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pools == nil {
+		l.pools = map[string]*semaphore.Weighted{}
+	}
+	s, ok := l.pools[pool]
+	if !ok {
+		s = semaphore.NewWeighted(poolLockWeight)
+		l.pools[pool] = s
+	}
+	return s
+}
+
+// share takes the pool's lock for volume work, which may run side by side.
+func (l *poolLocks) share(ctx context.Context, pool string) (release func(), err error) {
+	s := l.get(pool)
+	if err := s.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("wait for pool %q: %w", pool, err)
+	}
+	return func() { s.Release(1) }, nil
+}
+
+// exclusive takes the pool's lock whole, once running volume work is done.
+func (l *poolLocks) exclusive(ctx context.Context, pool string) (release func(), err error) {
+	s := l.get(pool)
+	if err := s.Acquire(ctx, poolLockWeight); err != nil {
+		return nil, fmt.Errorf("wait for volume work in pool %q to finish: %w", pool, err)
+	}
+	return func() { s.Release(poolLockWeight) }, nil
+}
+
+// tryExclusive takes the pool's lock whole if nothing holds or waits for it.
+func (l *poolLocks) tryExclusive(pool string) (release func(), ok bool) {
+	s := l.get(pool)
+	if !s.TryAcquire(poolLockWeight) {
+		return nil, false
+	}
+	return func() { s.Release(poolLockWeight) }, true
+}
+
+// isStorageBusy reports libvirt's refusals that last only while another job
+// runs. A busy pool comes as VIR_ERR_INTERNAL_ERROR, the code of every
+// unexpected failure, so only its message tells it apart; a busy volume as
+// VIR_ERR_OPERATION_INVALID, which also covers lasting refusals (an inactive
+// pool), so there too the message decides. libvirt does not translate these
+// messages unless libvirtd runs under a non-English locale.
+func isStorageBusy(err error) bool {
+	var lvErr golibvirt.Error
+	if !errors.As(err, &lvErr) {
+		return false
+	}
+	switch golibvirt.ErrorNumber(lvErr.Code) {
+	case golibvirt.ErrInternalError:
+		return strings.Contains(lvErr.Message, "has asynchronous jobs running")
+	case golibvirt.ErrOperationInvalid:
+		return strings.Contains(lvErr.Message, "is still in use") ||
+			strings.Contains(lvErr.Message, "is still being allocated")
+	}
+	return false
+}
+
+// busyRetryWindow bounds the retries of a call whose ctx has no deadline:
+// another client's job that keeps a pool busy longer than this is not
+// transient any more, and the caller should hear about it.
+const busyRetryWindow = 2 * time.Minute
+
+// retryBusy calls fn until it returns anything but a busy refusal (see
+// isStorageBusy), with backoff, for as long as ctx (or busyRetryWindow)
+// allows. fn must be safe to repeat after a refusal, which libvirt gives
+// before it changes anything.
+func (c *Client) retryBusy(ctx context.Context, what string, fn func() error) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(busyRetryWindow)
+	}
+	delay := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !isStorageBusy(err) {
+			return err
+		}
+		if time.Now().Add(delay).After(deadline) {
+			return fmt.Errorf("%w (still refused after %d attempts)", err, attempt)
+		}
+		c.log.Debug("storage busy; retrying", "op", what, "attempt", attempt, "delay", delay, "error", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
 
 // CreatePool defines a directory pool, builds it (libvirt creates the
 // directory, mode 0711, and leaves an existing one's mode alone), starts it
@@ -91,7 +214,8 @@ func (c *Client) undefinePool(lv *golibvirt.Libvirt, pool golibvirt.StoragePool)
 	}
 }
 
-// Pool reads a pool back, with its sizes as of a refresh made now.
+// Pool reads a pool back, with its sizes as of a refresh made now, or as of
+// libvirt's last scan when volumes are being built in it right now.
 func (c *Client) Pool(ctx context.Context, name string) (*virt.PoolSpec, error) {
 	var out *virt.PoolSpec
 	err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
@@ -105,13 +229,117 @@ func (c *Client) Pool(ctx context.Context, name string) (*virt.PoolSpec, error) 
 	return out, err
 }
 
+// PoolByUUID reads the pool with that UUID (in its usual 36-character form).
+func (c *Client) PoolByUUID(ctx context.Context, uuid string) (*virt.PoolSpec, error) {
+	u, err := parsePoolUUID(uuid)
+	if err != nil {
+		return nil, err
+	}
+	var out *virt.PoolSpec
+	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		pool, err := lv.StoragePoolLookupByUUID(u)
+		if err != nil {
+			return wrap(err, "look up", "pool with UUID", uuid)
+		}
+		out, err = c.readPool(lv, pool)
+		return err
+	})
+	return out, err
+}
+
+// parsePoolUUID accepts the dashed hexadecimal form libvirt prints.
+func parsePoolUUID(s string) (golibvirt.UUID, error) {
+	var u golibvirt.UUID
+	h := strings.ReplaceAll(s, "-", "")
+	if len(s) != 36 || len(h) != 32 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, fmt.Errorf("%q is not a UUID such as 0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11", s)
+	}
+	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
+		return u, fmt.Errorf("%q is not a UUID: %w", s, err)
+	}
+	return u, nil
+}
+
+// ListPools names every pool of the host, active or not, sorted.
+func (c *Client) ListPools(ctx context.Context) ([]string, error) {
+	var names []string
+	err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		pools, _, err := lv.ConnectListAllStoragePools(1, 0)
+		if err != nil {
+			return fmt.Errorf("list pools: %w", err)
+		}
+		for _, p := range pools {
+			names = append(names, p.Name)
+		}
+		return nil
+	})
+	slices.Sort(names)
+	return names, err
+}
+
+// ListVolumes names the volumes of an active pool, sorted, as libvirt last
+// saw them (it tracks its own creates and deletes; files added behind its
+// back show after the pool's next refresh).
+func (c *Client) ListVolumes(ctx context.Context, pool string) ([]string, error) {
+	var names []string
+	err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		p, err := lv.StoragePoolLookupByName(pool)
+		if err != nil {
+			return wrap(err, "look up", "pool", pool)
+		}
+		vols, _, err := lv.StoragePoolListAllVolumes(p, 1, 0)
+		if err != nil {
+			return wrap(err, "list volumes of", "pool", pool)
+		}
+		for _, v := range vols {
+			names = append(names, v.Name)
+		}
+		return nil
+	})
+	slices.Sort(names)
+	return names, err
+}
+
+// StartPool starts a stopped pool; a running one is left as it is.
+func (c *Client) StartPool(ctx context.Context, name string) error {
+	return c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		pool, err := lv.StoragePoolLookupByName(name)
+		if err != nil {
+			return wrap(err, "look up", "pool", name)
+		}
+		active, err := lv.StoragePoolIsActive(pool)
+		if err != nil {
+			return wrap(err, "get state of", "pool", name)
+		}
+		if active == 1 {
+			return nil
+		}
+		return wrap(lv.StoragePoolCreate(pool, 0), "start", "pool", name)
+	})
+}
+
+// SetPoolAutostart sets whether libvirtd starts the pool when it starts.
+func (c *Client) SetPoolAutostart(ctx context.Context, name string, autostart bool) error {
+	return c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		pool, err := lv.StoragePoolLookupByName(name)
+		if err != nil {
+			return wrap(err, "look up", "pool", name)
+		}
+		flag := int32(0)
+		if autostart {
+			flag = 1
+		}
+		return wrap(lv.StoragePoolSetAutostart(pool, flag), "set autostart of", "pool", name)
+	})
+}
+
 func (c *Client) readPool(lv *golibvirt.Libvirt, pool golibvirt.StoragePool) (*virt.PoolSpec, error) {
 	active, err := lv.StoragePoolIsActive(pool)
 	if err != nil {
 		return nil, wrap(err, "get state of", "pool", pool.Name)
 	}
 	if active == 1 {
-		if err := refreshPool(lv, pool); err != nil {
+		if err := c.refreshIfIdle(lv, pool); err != nil {
 			return nil, err
 		}
 	}
@@ -151,12 +379,20 @@ func (c *Client) readPool(lv *golibvirt.Libvirt, pool golibvirt.StoragePool) (*v
 	return spec, nil
 }
 
-// refreshPool rescans an active pool. libvirt refuses while a volume in the
-// pool is being built or uploaded (another caller's long upload, say); the
-// figures are then the last scan's, which is better than failing a read.
-func refreshPool(lv *golibvirt.Libvirt, pool golibvirt.StoragePool) error {
+// refreshIfIdle rescans an active pool for a read, unless volume work runs
+// in it: libvirt would refuse, and a read must not wait for a long upload.
+// The figures are then those of libvirt's last scan, which is better than
+// failing or stalling a read.
+func (c *Client) refreshIfIdle(lv *golibvirt.Libvirt, pool golibvirt.StoragePool) error {
+	release, ok := c.storageLocks.tryExclusive(pool.Name)
+	if !ok {
+		c.log.Debug("pool busy with volume work; reading without a refresh", "pool", pool.Name)
+		return nil
+	}
+	defer release()
 	err := lv.StoragePoolRefresh(pool, 0)
-	if golibvirt.ErrorNumber(libvirtCode(err)) == golibvirt.ErrOperationInvalid {
+	if isStorageBusy(err) {
+		c.log.Debug("pool busy with another client's job; reading without a refresh", "pool", pool.Name)
 		return nil
 	}
 	return wrap(err, "refresh", "pool", pool.Name)
@@ -164,8 +400,15 @@ func refreshPool(lv *golibvirt.Libvirt, pool golibvirt.StoragePool) error {
 
 // DeletePool stops the pool, removes its directory and undefines it. A pool
 // that still holds volumes is left as it is, with an error that names them:
-// deleting them is the caller's decision, not a side effect.
+// deleting them is the caller's decision, not a side effect. It waits for
+// this client's volume work in the pool to finish, so that a volume being
+// created right now is seen, not raced.
 func (c *Client) DeletePool(ctx context.Context, name string) error {
+	release, err := c.storageLocks.exclusive(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return c.call(ctx, func(lv *golibvirt.Libvirt) error {
 		pool, err := lv.StoragePoolLookupByName(name)
 		if err != nil {
@@ -185,7 +428,11 @@ func (c *Client) DeletePool(ctx context.Context, name string) error {
 			}
 			startedHere = true
 		}
-		if err := refreshPool(lv, pool); err != nil {
+		// Another client's build would make libvirt refuse each step below.
+		busy := func(what string, fn func() error) error {
+			return wrap(c.retryBusy(ctx, what+" pool "+name, fn), what, "pool", name)
+		}
+		if err := busy("refresh", func() error { return lv.StoragePoolRefresh(pool, 0) }); err != nil {
 			return err
 		}
 		vols, _, err := lv.StoragePoolListAllVolumes(pool, 1, 0)
@@ -204,13 +451,15 @@ func (c *Client) DeletePool(ctx context.Context, name string) error {
 			return fmt.Errorf("delete pool %q: it still holds %d volume(s): %s; delete them first",
 				name, len(names), strings.Join(names, ", "))
 		}
-		if err := lv.StoragePoolDestroy(pool); err != nil {
-			return wrap(err, "stop", "pool", name)
+		if err := busy("stop", func() error { return lv.StoragePoolDestroy(pool) }); err != nil {
+			return err
 		}
-		if err := lv.StoragePoolDelete(pool, golibvirt.StoragePoolDeleteNormal); err != nil {
-			return wrap(err, "remove the directory of", "pool", name)
+		if err := busy("remove the directory of", func() error {
+			return lv.StoragePoolDelete(pool, golibvirt.StoragePoolDeleteNormal)
+		}); err != nil {
+			return err
 		}
-		return wrap(lv.StoragePoolUndefine(pool), "undefine", "pool", name)
+		return busy("undefine", func() error { return lv.StoragePoolUndefine(pool) })
 	})
 }
 
@@ -222,8 +471,13 @@ func (c *Client) CreateVolume(ctx context.Context, spec virt.VolumeSpec) (*virt.
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	release, err := c.storageLocks.share(ctx, spec.Pool)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var out *virt.VolumeSpec
-	err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
 		pool, err := lv.StoragePoolLookupByName(spec.Pool)
 		if err != nil {
 			return wrap(err, "look up", "pool", spec.Pool)
@@ -289,10 +543,29 @@ func createVolume(lv *golibvirt.Libvirt, pool golibvirt.StoragePool, doc *libvir
 		return golibvirt.StorageVol{}, fmt.Errorf("render volume %q: %w", name, err)
 	}
 	vol, err := lv.StorageVolCreateXML(pool, x, 0)
+	if isExistsCode(err) && forgetStaleVolume(lv, pool, doc.Name) {
+		vol, err = lv.StorageVolCreateXML(pool, x, 0)
+	}
 	if err != nil {
 		return golibvirt.StorageVol{}, wrap(err, "create", "volume", name)
 	}
 	return vol, nil
+}
+
+// forgetStaleVolume drops libvirt's record of a volume whose file was
+// removed behind its back (rm instead of vol-delete): libvirt keeps listing
+// it until the pool's next refresh, reads of it say "not found", and its
+// name stays taken. Deleting the record frees the name (libvirt ignores the
+// missing file). It reports whether a stale record was dropped.
+func forgetStaleVolume(lv *golibvirt.Libvirt, pool golibvirt.StoragePool, name string) bool {
+	vol, err := lv.StorageVolLookupByName(pool, name)
+	if err != nil {
+		return false
+	}
+	if _, err := lv.StorageVolGetXMLDesc(vol, 0); !isNotFoundCode(err) {
+		return false
+	}
+	return lv.StorageVolDelete(vol, 0) == nil
 }
 
 // UploadVolume creates a volume shaped like the local image at source and
@@ -304,7 +577,7 @@ func (c *Client) UploadVolume(ctx context.Context, spec virt.VolumeSpec, source 
 		return nil, fmt.Errorf("upload volume %q: %w", spec.Name, err)
 	}
 	defer func() { _ = f.Close() }() // opened read-only: nothing to flush
-	img, err := probeImage(f)
+	img, err := virt.ProbeImage(f)
 	if err != nil {
 		return nil, fmt.Errorf("upload volume %q: image %s: %w", spec.Name, source, err)
 	}
@@ -313,23 +586,28 @@ func (c *Client) UploadVolume(ctx context.Context, spec virt.VolumeSpec, source 
 	if spec.BackingVolumeKey != "" {
 		es = append(es, &virt.SpecError{Field: "backing_volume_key", Reason: "an uploaded volume cannot be a clone"})
 	}
-	if spec.Format != "" && spec.Format != img.format {
-		es = append(es, &virt.SpecError{Field: "format", Reason: fmt.Sprintf("%s is a %s image, not %s", source, img.format, spec.Format)})
+	if spec.Format != "" && spec.Format != img.Format {
+		es = append(es, &virt.SpecError{Field: "format", Reason: fmt.Sprintf("%s is a %s image, not %s", source, img.Format, spec.Format)})
 	}
-	if spec.CapacityBytes != 0 && spec.CapacityBytes < img.virtualSize {
+	if spec.CapacityBytes != 0 && spec.CapacityBytes < img.VirtualSize {
 		es = append(es, &virt.SpecError{Field: "capacity_bytes", Reason: fmt.Sprintf(
-			"%d bytes is smaller than the image's virtual size of %d", spec.CapacityBytes, img.virtualSize)})
+			"%d bytes is smaller than the image's virtual size of %d", spec.CapacityBytes, img.VirtualSize)})
 	}
 	if len(es) > 0 {
 		return nil, es
 	}
 	grow := spec.CapacityBytes
-	spec.Format, spec.CapacityBytes = img.format, img.virtualSize
+	spec.Format, spec.CapacityBytes = img.Format, img.VirtualSize
 	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
 
+	release, err := c.storageLocks.share(ctx, spec.Pool)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var out *virt.VolumeSpec
 	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
 		pool, err := lv.StoragePoolLookupByName(spec.Pool)
@@ -354,19 +632,30 @@ func (c *Client) UploadVolume(ctx context.Context, spec virt.VolumeSpec, source 
 
 // fillVolume streams the image into a fresh volume and grows it to grow
 // bytes when that is larger than the image.
-func (c *Client) fillVolume(ctx context.Context, lv *golibvirt.Libvirt, vol golibvirt.StorageVol, f *os.File, img imageInfo, grow uint64) error {
+func (c *Client) fillVolume(ctx context.Context, lv *golibvirt.Libvirt, vol golibvirt.StorageVol, f *os.File, img virt.ImageInfo, grow uint64) error {
 	name := vol.Pool + "/" + vol.Name
-	if img.format == virt.FormatRaw {
+	// Each attempt gets a fresh reader: a refused upload has read nothing,
+	// but the next attempt must start from the beginning all the same.
+	upload := func(src func() io.Reader, off, length uint64) error {
+		err := c.retryBusy(ctx, "upload volume "+name, func() error {
+			return lv.StorageVolUpload(vol, ctxReader{ctx, src()}, off, length, 0)
+		})
+		if err != nil {
+			return uploadError(ctx, name, err)
+		}
+		return nil
+	}
+	if img.Format == virt.FormatRaw {
 		// The new raw volume is a sparse file of the right size, all zeros:
 		// only the image's data needs to travel.
-		extents, err := dataExtents(f, int64(img.fileSize))
+		extents, err := dataExtents(f, int64(img.FileSize))
 		if err != nil {
 			return fmt.Errorf("upload volume %q: find data in %s: %w", name, f.Name(), err)
 		}
 		for _, e := range extents {
-			r := ctxReader{ctx, io.NewSectionReader(f, e.off, e.len)}
-			if err := lv.StorageVolUpload(vol, r, uint64(e.off), uint64(e.len), 0); err != nil {
-				return uploadError(ctx, name, err)
+			src := func() io.Reader { return io.NewSectionReader(f, e.off, e.len) }
+			if err := upload(src, uint64(e.off), uint64(e.len)); err != nil {
+				return err
 			}
 		}
 		c.log.Debug("raw volume uploaded", "volume", name, "extents", len(extents))
@@ -378,16 +667,19 @@ func (c *Client) fillVolume(ctx context.Context, lv *golibvirt.Libvirt, vol goli
 		if err != nil {
 			return wrap(err, "get size of", "volume", name)
 		}
-		length := max(physical, img.fileSize)
-		src := io.MultiReader(io.NewSectionReader(f, 0, int64(img.fileSize)),
-			io.LimitReader(zeroReader{}, int64(length-img.fileSize)))
-		if err := lv.StorageVolUpload(vol, ctxReader{ctx, src}, 0, length, 0); err != nil {
-			return uploadError(ctx, name, err)
+		length := max(physical, img.FileSize)
+		src := func() io.Reader {
+			return io.MultiReader(io.NewSectionReader(f, 0, int64(img.FileSize)),
+				io.LimitReader(zeroReader{}, int64(length-img.FileSize)))
+		}
+		if err := upload(src, 0, length); err != nil {
+			return err
 		}
 		c.log.Debug("qcow2 volume uploaded", "volume", name, "bytes", length)
 	}
-	if grow > img.virtualSize {
-		if err := lv.StorageVolResize(vol, grow, 0); err != nil {
+	if grow > img.VirtualSize {
+		err := c.retryBusy(ctx, "grow volume "+name, func() error { return lv.StorageVolResize(vol, grow, 0) })
+		if err != nil {
 			return wrap(err, "grow", "volume", name)
 		}
 	}
@@ -436,11 +728,7 @@ func (c *Client) VolumeByKey(ctx context.Context, key string) (*virt.VolumeSpec,
 // ResizeVolume grows a volume to capacityBytes. Shrinking is refused: it
 // cuts off whatever the guest keeps at the end of its disk.
 func (c *Client) ResizeVolume(ctx context.Context, key string, capacityBytes uint64) error {
-	return c.call(ctx, func(lv *golibvirt.Libvirt) error {
-		vol, err := lv.StorageVolLookupByKey(key)
-		if err != nil {
-			return wrap(err, "look up", "volume", key)
-		}
+	return c.volumeWork(ctx, key, func(lv *golibvirt.Libvirt, vol golibvirt.StorageVol) error {
 		_, capacity, _, err := lv.StorageVolGetInfo(vol)
 		if err != nil {
 			return wrap(err, "get size of", "volume", key)
@@ -452,19 +740,34 @@ func (c *Client) ResizeVolume(ctx context.Context, key string, capacityBytes uin
 			return fmt.Errorf("resize volume %q: shrinking from %d to %d bytes is not supported (it would cut off data)",
 				key, capacity, capacityBytes)
 		}
-		return wrap(lv.StorageVolResize(vol, capacityBytes, 0), "resize", "volume", key)
+		err = c.retryBusy(ctx, "resize volume "+key, func() error { return lv.StorageVolResize(vol, capacityBytes, 0) })
+		return wrap(err, "resize", "volume", key)
 	})
 }
 
 // DeleteVolume removes a volume. libvirt does not track clones, so deleting
 // a template that clones still use breaks them; callers keep that order.
 func (c *Client) DeleteVolume(ctx context.Context, key string) error {
+	return c.volumeWork(ctx, key, func(lv *golibvirt.Libvirt, vol golibvirt.StorageVol) error {
+		err := c.retryBusy(ctx, "delete volume "+key, func() error { return lv.StorageVolDelete(vol, 0) })
+		return wrap(err, "delete", "volume", key)
+	})
+}
+
+// volumeWork runs fn on the volume with that key while holding its pool's
+// lock shared (see poolLocks).
+func (c *Client) volumeWork(ctx context.Context, key string, fn func(*golibvirt.Libvirt, golibvirt.StorageVol) error) error {
 	return c.call(ctx, func(lv *golibvirt.Libvirt) error {
 		vol, err := lv.StorageVolLookupByKey(key)
 		if err != nil {
 			return wrap(err, "look up", "volume", key)
 		}
-		return wrap(lv.StorageVolDelete(vol, 0), "delete", "volume", key)
+		release, err := c.storageLocks.share(ctx, vol.Pool)
+		if err != nil {
+			return err
+		}
+		defer release()
+		return fn(lv, vol)
 	})
 }
 
@@ -558,97 +861,6 @@ func sizeBytes(v uint64, unit string) (uint64, error) {
 		return 0, fmt.Errorf("size %d %s overflows", v, unit)
 	}
 	return v * mult, nil
-}
-
-// imageInfo is what the upload needs to know about a local image.
-type imageInfo struct {
-	format      string
-	virtualSize uint64 // the disk size the guest sees
-	fileSize    uint64 // the bytes to send
-}
-
-// Magic numbers of formats that must not pass for raw: uploaded as raw, the
-// guest would see the container's bytes instead of its disk.
-var foreignMagics = []struct {
-	offset int
-	magic  string
-	format string
-}{
-	{0, "QED\x00", "qed"},
-	{0, "KDMV", "vmdk"},
-	{0, "vhdxfile", "vhdx"},
-	{0, "conectix", "vpc"},
-	{0, "LUKS\xba\xbe", "luks"},
-	{64, "\x7f\x10\xda\xbe", "vdi"},
-}
-
-// probeImage reads the image's format and sizes from its header, as qemu
-// would: a qcow2 by its magic and header, everything else as raw.
-func probeImage(f *os.File) (imageInfo, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return imageInfo{}, err
-	}
-	if !st.Mode().IsRegular() {
-		return imageInfo{}, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
-	}
-	if st.Size() == 0 {
-		return imageInfo{}, errors.New("the file is empty")
-	}
-	hdr := make([]byte, 512)
-	n, err := f.ReadAt(hdr, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return imageInfo{}, err
-	}
-	hdr = hdr[:n]
-	if bytes.HasPrefix(hdr, []byte("QFI\xfb")) {
-		return probeQCOW2(f, hdr, uint64(st.Size()))
-	}
-	for _, m := range foreignMagics {
-		if len(hdr) >= m.offset+len(m.magic) && string(hdr[m.offset:m.offset+len(m.magic)]) == m.magic {
-			return imageInfo{}, fmt.Errorf("is a %s image; convert it to qcow2 or raw first (qemu-img convert -O qcow2)", m.format)
-		}
-	}
-	return imageInfo{format: virt.FormatRaw, virtualSize: uint64(st.Size()), fileSize: uint64(st.Size())}, nil
-}
-
-// probeQCOW2 checks a qcow2 header (see qemu's docs/interop/qcow2.txt).
-func probeQCOW2(f *os.File, hdr []byte, fileSize uint64) (imageInfo, error) {
-	be := binary.BigEndian
-	if len(hdr) < 72 {
-		return imageInfo{}, errors.New("qcow2 header is truncated")
-	}
-	version := be.Uint32(hdr[4:])
-	if version != 2 && version != 3 {
-		return imageInfo{}, fmt.Errorf("qcow2 version %d is not supported", version)
-	}
-	if off, size := be.Uint64(hdr[8:]), be.Uint32(hdr[16:]); off != 0 {
-		backing := make([]byte, min(size, 1024))
-		if _, err := f.ReadAt(backing, int64(off)); err != nil {
-			backing = []byte("?")
-		}
-		// The backing file is a path on this machine, which means nothing
-		// on the host the image goes to.
-		return imageInfo{}, fmt.Errorf("qcow2 image has a backing file %q; upload a standalone image (qemu-img convert -O qcow2)", backing)
-	}
-	if crypt := be.Uint32(hdr[32:]); crypt != 0 {
-		return imageInfo{}, errors.New("qcow2 image is encrypted; upload an unencrypted image")
-	}
-	if version == 3 && len(hdr) >= 80 {
-		const corrupt, externalData = 1 << 1, 1 << 2
-		incompat := be.Uint64(hdr[72:])
-		if incompat&corrupt != 0 {
-			return imageInfo{}, errors.New("qcow2 image is marked corrupt (qemu-img check -r all)")
-		}
-		if incompat&externalData != 0 {
-			return imageInfo{}, errors.New("qcow2 image keeps its data in an external file; upload a standalone image")
-		}
-	}
-	size := be.Uint64(hdr[24:])
-	if size == 0 {
-		return imageInfo{}, errors.New("qcow2 image has a virtual size of 0")
-	}
-	return imageInfo{format: virt.FormatQCOW2, virtualSize: size, fileSize: fileSize}, nil
 }
 
 type extent struct{ off, len int64 }

@@ -2,7 +2,6 @@ package libvirt
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,10 +11,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/virtforge/terraform-provider-virt/internal/testenv"
 	"github.com/virtforge/terraform-provider-virt/internal/virt"
@@ -50,91 +51,6 @@ func TestSizeBytes(t *testing.T) {
 			t.Errorf("sizeBytes(%d, %q) = %d, %v; want %d, error %v", tc.v, tc.unit, got, err, tc.want, tc.wantErr)
 		}
 	}
-}
-
-// qcow2Header builds the first bytes of a qcow2 file as qemu writes them.
-func qcow2Header(version uint32, size uint64, mutate func(h []byte)) []byte {
-	h := make([]byte, 512)
-	copy(h, "QFI\xfb")
-	binary.BigEndian.PutUint32(h[4:], version)
-	binary.BigEndian.PutUint32(h[20:], 16) // cluster bits
-	binary.BigEndian.PutUint64(h[24:], size)
-	if mutate != nil {
-		mutate(h)
-	}
-	return h
-}
-
-func TestProbeImage(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		name     string
-		content  []byte
-		want     imageInfo
-		wantErr  string
-		fileSize int64 // when set, the file is extended to this size
-	}{
-		{name: "qcow2 v3", content: qcow2Header(3, 10*oneMiB, nil), want: imageInfo{virt.FormatQCOW2, 10 * oneMiB, 512}},
-		{name: "qcow2 v2", content: qcow2Header(2, 1<<40, nil), want: imageInfo{virt.FormatQCOW2, 1 << 40, 512}},
-		{name: "qcow2 backing", content: qcow2Header(3, oneMiB, func(h []byte) {
-			binary.BigEndian.PutUint64(h[8:], 400)
-			binary.BigEndian.PutUint32(h[16:], 9)
-			copy(h[400:], "/base.img")
-		}), wantErr: `backing file "/base.img"`},
-		{name: "qcow2 encrypted", content: qcow2Header(3, oneMiB, func(h []byte) { binary.BigEndian.PutUint32(h[32:], 1) }), wantErr: "encrypted"},
-		{name: "qcow2 corrupt", content: qcow2Header(3, oneMiB, func(h []byte) { binary.BigEndian.PutUint64(h[72:], 2) }), wantErr: "corrupt"},
-		{name: "qcow2 data file", content: qcow2Header(3, oneMiB, func(h []byte) { binary.BigEndian.PutUint64(h[72:], 4) }), wantErr: "external"},
-		{name: "qcow2 dirty is fine", content: qcow2Header(3, oneMiB, func(h []byte) { binary.BigEndian.PutUint64(h[72:], 1) }), want: imageInfo{virt.FormatQCOW2, oneMiB, 512}},
-		{name: "qcow2 v1", content: qcow2Header(1, oneMiB, nil), wantErr: "version 1"},
-		{name: "qcow2 zero size", content: qcow2Header(3, 0, nil), wantErr: "virtual size of 0"},
-		{name: "qcow2 truncated", content: []byte("QFI\xfb\x00\x00\x00\x03"), wantErr: "truncated"},
-		{name: "raw", content: []byte("hello"), fileSize: 3 * oneMiB, want: imageInfo{virt.FormatRaw, 3 * oneMiB, 3 * oneMiB}},
-		{name: "raw short", content: []byte("x"), want: imageInfo{virt.FormatRaw, 1, 1}},
-		{name: "empty", content: nil, wantErr: "empty"},
-		{name: "vmdk", content: []byte("KDMV\x01\x00\x00\x00"), wantErr: "vmdk image"},
-		{name: "vhdx", content: []byte("vhdxfile"), wantErr: "vhdx image"},
-		{name: "vdi", content: append(make([]byte, 64), 0x7f, 0x10, 0xda, 0xbe), wantErr: "vdi image"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
-			if err := os.WriteFile(p, tc.content, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if tc.fileSize > 0 {
-				if err := os.Truncate(p, tc.fileSize); err != nil {
-					t.Fatal(err)
-				}
-			}
-			f, err := os.Open(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = f.Close() }()
-			got, err := probeImage(f)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("probeImage = %+v, %v; want error containing %q", got, err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("probeImage = %+v, %v; want %+v", got, err, tc.want)
-			}
-		})
-	}
-	if _, err := probeImage(openForTest(t, dir)); err == nil || !strings.Contains(err.Error(), "not a regular file") {
-		t.Fatalf("probeImage(dir) = %v, want 'not a regular file'", err)
-	}
-}
-
-func openForTest(t *testing.T, p string) *os.File {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
-	return f
 }
 
 // Data in a sparse file is found by extent; small holes are sent as zeros.
@@ -345,6 +261,31 @@ func TestPoolLifecycle(t *testing.T) {
 	if again.UUID != got.UUID || again.Path != got.Path || again.Autostart != got.Autostart {
 		t.Errorf("read back %+v, created %+v", *again, *got)
 	}
+	byUUID, err := c.PoolByUUID(ctx, got.UUID)
+	if err != nil || byUUID.Name != name {
+		t.Errorf("PoolByUUID(%s) = %+v, %v", got.UUID, byUUID, err)
+	}
+	_, err = c.PoolByUUID(ctx, "00000000-0000-4000-8000-000000000000")
+	checkNotFound(t, "pool by unknown UUID", err)
+	if _, err := c.PoolByUUID(ctx, name); err == nil || !strings.Contains(err.Error(), "not a UUID") {
+		t.Errorf("PoolByUUID(name) = %v, want a refusal", err)
+	}
+	if names, err := c.ListPools(ctx); err != nil || !slices.Contains(names, name) || !slices.IsSorted(names) {
+		t.Errorf("ListPools = %v, %v; want it sorted and holding %s", names, err, name)
+	}
+
+	if err := c.SetPoolAutostart(ctx, name, false); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.Pool(ctx, name); err != nil || p.Autostart || !p.Active {
+		t.Errorf("after autostart off: %+v, %v", p, err)
+	}
+	if err := c.SetPoolAutostart(ctx, name, true); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.Pool(ctx, name); err != nil || !p.Autostart {
+		t.Errorf("after autostart on: %+v, %v", p, err)
+	}
 
 	if _, err := c.CreatePool(ctx, virt.PoolSpec{Name: name, Path: path + "2"}); !errors.Is(err, virt.ErrExists) {
 		t.Errorf("create a pool whose name is taken: %v, want virt.ErrExists", err)
@@ -369,6 +310,24 @@ func TestPoolLifecycle(t *testing.T) {
 	if stopped, err := c.Pool(ctx, name); err != nil || stopped.Active {
 		t.Fatalf("stopped pool reads back as %+v, %v", stopped, err)
 	}
+	if err := c.StartPool(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartPool(ctx, name); err != nil {
+		t.Fatalf("start a running pool: %v", err)
+	}
+	if started, err := c.Pool(ctx, name); err != nil || !started.Active || started.CapacityBytes == 0 {
+		t.Fatalf("started pool reads back as %+v, %v", started, err)
+	}
+	if err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		pool, err := lv.StoragePoolLookupByName(name)
+		if err != nil {
+			return err
+		}
+		return lv.StoragePoolDestroy(pool)
+	}); err != nil {
+		t.Fatalf("stop pool again: %v", err)
+	}
 	if err := c.DeletePool(ctx, name); err != nil {
 		t.Fatal(err)
 	}
@@ -378,6 +337,10 @@ func TestPoolLifecycle(t *testing.T) {
 	_, err = c.Pool(ctx, name)
 	checkNotFound(t, "read deleted pool", err)
 	checkNotFound(t, "delete deleted pool", c.DeletePool(ctx, name))
+	checkNotFound(t, "start deleted pool", c.StartPool(ctx, name))
+	checkNotFound(t, "autostart deleted pool", c.SetPoolAutostart(ctx, name, true))
+	_, err = c.ListVolumes(ctx, name)
+	checkNotFound(t, "list volumes of deleted pool", err)
 }
 
 // A pool whose directory cannot be made is not left defined.
@@ -784,4 +747,407 @@ func BenchmarkCloneVolume(b *testing.B) {
 		}
 		b.ReportMetric(float64(median(ds).Microseconds())/1000, "median-ms")
 	})
+}
+
+// --- concurrency ---
+
+func TestIsStorageBusy(t *testing.T) {
+	lvErr := func(code golibvirt.ErrorNumber, msg string) error {
+		return golibvirt.Error{Code: uint32(code), Message: msg}
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"pool busy", lvErr(golibvirt.ErrInternalError, "internal error: pool 'default' has asynchronous jobs running."), true},
+		{"pool busy, wrapped", fmt.Errorf("refresh pool: %w", lvErr(golibvirt.ErrInternalError, "internal error: pool 'p' has asynchronous jobs running.")), true},
+		{"volume in use", lvErr(golibvirt.ErrOperationInvalid, "Requested operation is not valid: volume 'a.qcow2' is still in use."), true},
+		{"volume being built", lvErr(golibvirt.ErrOperationInvalid, "Requested operation is not valid: volume 'a.qcow2' is still being allocated."), true},
+		{"other internal error", lvErr(golibvirt.ErrInternalError, "internal error: cannot parse volume"), false},
+		{"pool not active", lvErr(golibvirt.ErrOperationInvalid, "Requested operation is not valid: storage pool 'p' is not active"), false},
+		{"message under another code", lvErr(golibvirt.ErrNoStorageVol, "has asynchronous jobs running"), false},
+		{"not from libvirt", errors.New("pool 'p' has asynchronous jobs running."), false},
+		{"nil", nil, false},
+	} {
+		if got := isStorageBusy(tc.err); got != tc.want {
+			t.Errorf("%s: isStorageBusy(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestRetryBusy(t *testing.T) {
+	c := &Client{log: hclog.NewNullLogger()}
+	busy := golibvirt.Error{Code: uint32(golibvirt.ErrInternalError), Message: "internal error: pool 'p' has asynchronous jobs running."}
+
+	calls := 0
+	err := c.retryBusy(context.Background(), "op", func() error {
+		calls++
+		if calls < 3 {
+			return busy
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("busy twice, then done: %v after %d calls", err, calls)
+	}
+
+	calls = 0
+	other := golibvirt.Error{Code: uint32(golibvirt.ErrNoStoragePool), Message: "no pool"}
+	if err := c.retryBusy(context.Background(), "op", func() error { calls++; return other }); !errors.Is(err, other) || calls != 1 {
+		t.Errorf("other error: %v after %d calls, want it at once", err, calls)
+	}
+
+	// Busy for ever: the ctx deadline ends the retries, and the error says
+	// what libvirt said.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	calls = 0
+	err = c.retryBusy(ctx, "op", func() error { calls++; return busy })
+	if !errors.Is(err, busy) || !strings.Contains(err.Error(), "asynchronous jobs") || calls < 3 {
+		t.Errorf("busy for ever: %v after %d calls", err, calls)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("retries outlived the deadline of 300ms: %s", took)
+	}
+}
+
+func TestPoolLocks(t *testing.T) {
+	var l poolLocks
+	ctx := context.Background()
+
+	r1, err := l.share(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := l.share(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.tryExclusive("p"); ok {
+		t.Fatal("tryExclusive succeeded while volume work runs")
+	}
+	other, ok := l.tryExclusive("q")
+	if !ok {
+		t.Fatal("another pool's lock is taken too")
+	}
+	other()
+
+	// A waiting exclusive holder gets the lock once the shared ones are
+	// done, and new shared holders queue behind it.
+	got := make(chan struct{})
+	go func() {
+		release, err := l.exclusive(ctx, "p")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		close(got)
+		time.Sleep(50 * time.Millisecond) // hold it while the share below waits
+		release()
+	}()
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	waitFor := func(cond func() bool) {
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// Once the exclusive holder waits, even a share that would fit is
+	// refused to TryAcquire.
+	waitFor(func() bool {
+		s := l.get("p")
+		if s.TryAcquire(1) {
+			s.Release(1)
+			return false
+		}
+		return true
+	})
+	if _, err := l.share(short, "p"); err == nil {
+		t.Fatal("a new share jumped ahead of a waiting exclusive holder")
+	}
+	r1()
+	select {
+	case <-got:
+		t.Fatal("exclusive taken while a share is held")
+	case <-time.After(20 * time.Millisecond):
+	}
+	r2()
+	<-got
+	r3, err := l.share(ctx, "p") // waits for the exclusive holder's release
+	if err != nil {
+		t.Fatal(err)
+	}
+	r3()
+}
+
+// The refusal the lock avoids is real: libvirt refuses to refresh a pool
+// while volumes are built in it, with the error isStorageBusy knows.
+func TestLibvirtRefusesRefreshDuringBuilds(t *testing.T) {
+	c := newTestClient(t)
+	ctx := context.Background()
+	pool := newStorageTestPool(t, c)
+	tmpl, err := c.CreateVolume(ctx, virt.VolumeSpec{Pool: pool.Name, Name: "template.qcow2", CapacityBytes: 64 * oneMiB})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Raw calls, past the client's lock: another program on the same host.
+	other := newTestClient(t)
+	lv, err := other.conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := lv.StoragePoolLookupByName(pool.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				v, err := c.CreateVolume(ctx, virt.VolumeSpec{Pool: pool.Name, Name: fmt.Sprintf("b%d-%d", w, i), BackingVolumeKey: tmpl.Key})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := c.DeleteVolume(ctx, v.Key); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	var refused error
+	refreshes := 0
+	for deadline := time.Now().Add(20 * time.Second); refused == nil && time.Now().Before(deadline); refreshes++ {
+		err := lv.StoragePoolRefresh(p, 0)
+		if err != nil && !isStorageBusy(err) {
+			t.Fatalf("refresh failed otherwise than as busy: code %d: %v", libvirtCode(err), err)
+		}
+		refused = err
+	}
+	close(stop)
+	wg.Wait()
+	if refused == nil {
+		t.Fatalf("%d refreshes during volume builds all went through; the lock would be for nothing", refreshes)
+	}
+	t.Logf("refresh %d during builds: code %d, %q", refreshes, libvirtCode(refused), refused)
+}
+
+// Twenty clones of one template at once through one client, while the pool
+// is read (refreshed) over and over and another program refreshes it too:
+// every create, grow and delete succeeds, and so does every read.
+func TestConcurrentClones(t *testing.T) {
+	const n = 20
+	c := newTestClient(t)
+	ctx := context.Background()
+	pool := newStorageTestPool(t, c)
+	tmpl, err := c.CreateVolume(ctx, virt.VolumeSpec{Pool: pool.Name, Name: "template.qcow2", CapacityBytes: 64 * oneMiB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillQCOW2(t, tmpl.Path, 8*oneMiB)
+
+	// Background readers: this client's pool reads, and another program's
+	// raw refreshes, which libvirt refuses while builds run.
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	var reads, otherRefused, otherRefreshes int
+	bg.Add(2)
+	go func() {
+		defer bg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := c.Pool(ctx, pool.Name); err != nil {
+				t.Errorf("pool read during volume work: %v", err)
+				return
+			}
+			reads++
+		}
+	}()
+	other := newTestClient(t)
+	olv, err := other.conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := olv.StoragePoolLookupByName(pool.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer bg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			otherRefreshes++
+			if err := olv.StoragePoolRefresh(op, 0); isStorageBusy(err) {
+				otherRefused++
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+
+	run := func(what string, fn func(i int) error) time.Duration {
+		t.Helper()
+		start := time.Now()
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = fn(i)
+			}()
+		}
+		wg.Wait()
+		took := time.Since(start)
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("%s %d: %v", what, i, err)
+			}
+		}
+		return took
+	}
+
+	keys := make([]string, n)
+	tookCreate := run("clone", func(i int) error {
+		v, err := c.CreateVolume(ctx, virt.VolumeSpec{Pool: pool.Name, Name: fmt.Sprintf("clone-%02d.qcow2", i),
+			BackingVolumeKey: tmpl.Key, CapacityBytes: uint64(64+i) * oneMiB})
+		if err != nil {
+			return err
+		}
+		keys[i] = v.Key
+		if v.BackingVolumeKey != tmpl.Key || v.CapacityBytes != uint64(64+i)*oneMiB {
+			return fmt.Errorf("clone = %+v", *v)
+		}
+		return nil
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	tookGrow := run("grow", func(i int) error {
+		if err := c.ResizeVolume(ctx, keys[i], 256*oneMiB); err != nil {
+			return err
+		}
+		v, err := c.VolumeByKey(ctx, keys[i])
+		if err == nil && v.CapacityBytes != 256*oneMiB {
+			err = fmt.Errorf("capacity after grow = %d", v.CapacityBytes)
+		}
+		return err
+	})
+	names, err := c.ListVolumes(ctx, pool.Name)
+	if err != nil || len(names) != n+1 {
+		t.Errorf("ListVolumes = %v, %v; want %d volumes", names, err, n+1)
+	}
+	for _, k := range keys {
+		info := qemuImgInfoOf(t, k)
+		if info.BackingFilename != tmpl.Path || info.VirtualSize != 256*oneMiB {
+			t.Errorf("qemu-img info %s: %+v", k, info)
+		}
+	}
+	tookDelete := run("delete", func(i int) error { return c.DeleteVolume(ctx, keys[i]) })
+	close(stop)
+	bg.Wait()
+	t.Logf("%d clones: create %s, grow %s, delete %s; %d pool reads meanwhile; the other program's refreshes: %d of %d refused",
+		n, tookCreate, tookGrow, tookDelete, reads, otherRefused, otherRefreshes)
+
+	if err := c.DeleteVolume(ctx, tmpl.Key); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeletePool(ctx, pool.Name); err != nil {
+		t.Fatalf("delete the emptied pool: %v", err)
+	}
+}
+
+// A pool delete waits for volume work running in the pool, then sees what
+// it made: it never races a create.
+func TestDeletePoolWaitsForVolumeWork(t *testing.T) {
+	c := newTestClient(t)
+	ctx := context.Background()
+	pool := newStorageTestPool(t, c)
+	release, err := c.storageLocks.share(ctx, pool.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.DeletePool(ctx, pool.Name) }()
+	select {
+	case err := <-done:
+		t.Fatalf("pool delete did not wait for volume work: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The "volume work" lands a volume, then lets go.
+	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		p, err := lv.StoragePoolLookupByName(pool.Name)
+		if err != nil {
+			return err
+		}
+		_, err = createVolume(lv, p, volumeDoc(virt.VolumeSpec{Name: "late.qcow2", Format: virt.FormatQCOW2, CapacityBytes: oneMiB}))
+		return err
+	})
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "late.qcow2") {
+		t.Fatalf("pool delete after volume work: %v, want a refusal naming late.qcow2", err)
+	}
+
+	ctx2, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	release, err = c.storageLocks.share(ctx, pool.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := c.DeletePool(ctx2, pool.Name); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("pool delete past its deadline: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// A volume whose file was removed behind libvirt's back reads as not found,
+// and its name can be used again.
+func TestVolumeFileRemovedOutOfBand(t *testing.T) {
+	c := newTestClient(t)
+	ctx := context.Background()
+	pool := newStorageTestPool(t, c)
+	v, err := c.CreateVolume(ctx, virt.VolumeSpec{Pool: pool.Name, Name: "gone.qcow2", CapacityBytes: oneMiB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(v.Path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.VolumeByKey(ctx, v.Key)
+	checkNotFound(t, "read a volume whose file is gone", err)
+	again, err := c.CreateVolume(ctx, virt.VolumeSpec{Pool: pool.Name, Name: "gone.qcow2", CapacityBytes: 2 * oneMiB})
+	if err != nil {
+		t.Fatalf("create again under the same name: %v", err)
+	}
+	if again.CapacityBytes != 2*oneMiB {
+		t.Errorf("re-created volume = %+v", *again)
+	}
+	// A volume that is really there is not mistaken for a stale one.
+	_, err = c.CreateVolume(ctx, virt.VolumeSpec{Pool: pool.Name, Name: "gone.qcow2", CapacityBytes: oneMiB})
+	if !errors.Is(err, virt.ErrExists) {
+		t.Errorf("create over a live volume: %v, want virt.ErrExists", err)
+	}
 }
