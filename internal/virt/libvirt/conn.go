@@ -51,8 +51,16 @@ func ResolveURI(uri string) string {
 func ParseURI(uri string) (*url.URL, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return nil, fmt.Errorf("libvirt URI %q: %w", uri, err)
+		// url.Error repeats the whole URI, password included: keep only
+		// the reason.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
+		return nil, fmt.Errorf("libvirt URI is malformed: %w", err)
 	}
+	// Messages show the URI with any password masked.
+	uri = u.Redacted()
 	if u.Scheme == "" {
 		return nil, fmt.Errorf("libvirt URI %q has no driver: expected e.g. qemu:///system or qemu+ssh://user@host/system", uri)
 	}
@@ -117,7 +125,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
 	}
-	c.log = c.log.Named("libvirt").With("uri", raw)
+	c.log = c.log.Named("libvirt").With("uri", u.Redacted())
 	if _, err := c.conn(ctx); err != nil {
 		return nil, err
 	}
@@ -125,7 +133,8 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 }
 
 // URI is the URI the client dials.
-func (c *Client) URI() string { return c.uri.String() }
+// A password in the URI (qemu+ssh://user:secret@host/...) is shown as xxxxx.
+func (c *Client) URI() string { return c.uri.Redacted() }
 
 // Close hangs up. The client must not be used afterwards.
 func (c *Client) Close() error {
@@ -137,7 +146,7 @@ func (c *Client) Close() error {
 	err := c.lv.Disconnect()
 	c.lv = nil
 	if err != nil && !isConnectionLost(err) {
-		return fmt.Errorf("disconnect from %s: %w", c.uri, err)
+		return fmt.Errorf("disconnect from %s: %w", c.URI(), err)
 	}
 	return nil
 }
@@ -184,7 +193,7 @@ func (c *Client) dial(ctx context.Context) (*golibvirt.Libvirt, error) {
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return nil, fmt.Errorf("connect to libvirt at %s: %s", c.uri, explainDialError(c.uri, r.err))
+			return nil, &DialError{URI: c.URI(), Reason: explainDialError(c.uri, r.err), Err: r.err}
 		}
 		c.log.Debug("connected", "elapsed", time.Since(start))
 		return r.lv, nil
@@ -194,7 +203,7 @@ func (c *Client) dial(ctx context.Context) (*golibvirt.Libvirt, error) {
 				_ = r.lv.Disconnect()
 			}
 		}()
-		return nil, fmt.Errorf("connect to libvirt at %s: no answer within %s (is libvirtd running and reachable?)", c.uri, c.timeout)
+		return nil, &DialError{URI: c.URI(), Reason: fmt.Sprintf("no answer within %s (is libvirtd running and reachable?)", c.timeout), Err: ctx.Err()}
 	}
 }
 
@@ -229,6 +238,18 @@ func (c *Client) connectOnce() (*golibvirt.Libvirt, error) {
 	}
 	return golibvirt.ConnectToURI(u)
 }
+
+// DialError is a failed connection: the URI (password redacted), a reason
+// a user can act on, and the cause for errors.Is/As.
+type DialError struct {
+	URI    string
+	Reason string
+	Err    error
+}
+
+func (e *DialError) Error() string { return fmt.Sprintf("connect to libvirt at %s: %s", e.URI, e.Reason) }
+
+func (e *DialError) Unwrap() error { return e.Err }
 
 // explainDialError turns socket-level failures into a reason a user can act on.
 func explainDialError(u *url.URL, err error) string {

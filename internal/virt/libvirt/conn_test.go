@@ -32,7 +32,8 @@ func TestParseURI(t *testing.T) {
 		{"qemu+ext:///system?command=/bin/x", "not supported"},
 		{"qemu+ssh:///system", "needs a host"},
 		{"qemu:///sytem", "path is /system or /session"},
-		{"qemu://%zz/system", "invalid"},
+		{"qemu://%zz/system", "malformed"},
+		{"kvm+ssh://root:hunter2@host/system", `"kvm+ssh://root:xxxxx@host/system": unknown driver`},
 	} {
 		t.Run(tc.uri, func(t *testing.T) {
 			_, err := ParseURI(tc.uri)
@@ -44,6 +45,9 @@ func TestParseURI(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("ParseURI(%q) = %v, want error containing %q", tc.uri, err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error shows the URI's password: %v", err)
 			}
 		})
 	}
