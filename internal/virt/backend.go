@@ -23,8 +23,16 @@ type MachineBackend interface {
 	// taken and a SpecErrors for bad input.
 	DefineMachine(ctx context.Context, spec MachineSpec) (*MachineSpec, error)
 	// Machine reads the persistent definition and the run state back into a
-	// spec; ErrNotFound when there is no such domain.
+	// spec, with what only a running machine knows (tap names, addresses,
+	// PendingRestart); ErrNotFound when there is no such domain.
 	Machine(ctx context.Context, name string) (*MachineSpec, error)
+	// UpdateMachine turns the machine into spec, live where it can (see
+	// PlanMachineUpdate), and returns it as read back; ErrNeedsReplace when
+	// spec changes what only a new machine can have.
+	UpdateMachine(ctx context.Context, name string, spec MachineSpec, opts UpdateOptions) (*MachineSpec, error)
+	// WaitForAddress waits until the running machine's NIC with the given
+	// MAC has an IP address and returns its addresses.
+	WaitForAddress(ctx context.Context, name, mac string) ([]string, error)
 	ListMachines(ctx context.Context) ([]string, error)
 	StartMachine(ctx context.Context, name string) error
 	// ShutdownMachine asks the guest to power off (ACPI) and waits up to

@@ -83,6 +83,10 @@ type MachineSpec struct {
 
 	// State is read back.
 	State MachineState
+	// PendingRestart is read back: the fields (named as in Change.Field)
+	// whose persistent value the running machine does not have yet because
+	// only a restart applies them. Empty for a stopped machine.
+	PendingRestart []string
 }
 
 // DirectBoot boots a kernel from the host without a boot loader.
@@ -150,6 +154,12 @@ type InterfaceSpec struct {
 	MAC string
 	// Device is the host-side tap name, read back (vnetN).
 	Device string
+	// Addresses are read back while the machine runs: the guest's IP
+	// addresses on this NIC (plain addresses, no prefix length; IPv4 before
+	// IPv6), from the network's DHCP leases, the qemu guest agent when it
+	// answers, and the host's ARP table for NICs nothing else knows about.
+	// Link-local addresses are left out.
+	Addresses []string
 }
 
 // Console types.

@@ -247,7 +247,9 @@ type DialError struct {
 	Err    error
 }
 
-func (e *DialError) Error() string { return fmt.Sprintf("connect to libvirt at %s: %s", e.URI, e.Reason) }
+func (e *DialError) Error() string {
+	return fmt.Sprintf("connect to libvirt at %s: %s", e.URI, e.Reason)
+}
 
 func (e *DialError) Unwrap() error { return e.Err }
 

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/hashicorp/go-hclog"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/virtforge/terraform-provider-virt/internal/virt"
@@ -49,7 +52,7 @@ func (c *Client) DefineMachine(ctx context.Context, spec virt.MachineSpec) (*vir
 	c.log.Debug("defining domain", "name", spec.Name, "xml", doc)
 
 	var dom golibvirt.Domain
-	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
+	err = c.mutate(ctx, func(lv *golibvirt.Libvirt) error {
 		var err error
 		dom, err = lv.DomainDefineXMLFlags(doc, golibvirt.DomainDefineValidate)
 		return err
@@ -87,7 +90,7 @@ func (c *Client) finishDefine(ctx context.Context, dom golibvirt.Domain, spec vi
 		}
 	}
 	if spec.Autostart {
-		err := c.call(ctx, func(lv *golibvirt.Libvirt) error { return lv.DomainSetAutostart(dom, 1) })
+		err := c.mutate(ctx, func(lv *golibvirt.Libvirt) error { return lv.DomainSetAutostart(dom, 1) })
 		if err != nil {
 			return nil, wrapMachine(err, "set autostart of", spec.Name)
 		}
@@ -220,9 +223,10 @@ func diskSourceFromVolume(vol *libvirtxml.StorageVolume) (diskSource, error) {
 	return src, nil
 }
 
-// Machine reads the persistent definition and the run state back into a
-// spec. While the machine runs, the interfaces' tap names come from the live
-// definition, which is the only place they exist.
+// Machine reads a machine back in one call: the persistent definition as a
+// spec, the run state, and, while it runs, what only the running machine
+// knows: the NICs' tap names and IP addresses, and the fields waiting for a
+// restart (PendingRestart).
 func (c *Client) Machine(ctx context.Context, name string) (*virt.MachineSpec, error) {
 	dom, err := c.lookupDomain(ctx, name)
 	if err != nil {
@@ -231,7 +235,23 @@ func (c *Client) Machine(ctx context.Context, name string) (*virt.MachineSpec, e
 	return c.machine(ctx, dom)
 }
 
-func (c *Client) machine(ctx context.Context, dom golibvirt.Domain) (*virt.MachineSpec, error) {
+// domainRead is a domain as read at one moment.
+type domainRead struct {
+	// spec is the persistent definition with autostart and state.
+	spec     virt.MachineSpec
+	inactive *libvirtxml.Domain
+	// live is the running domain's definition; nil when it does not run.
+	live  *libvirtxml.Domain
+	state golibvirt.DomainState
+}
+
+// running reports whether there is a QEMU process whose devices can be
+// changed (a paused guest counts).
+func (r *domainRead) running() bool { return r.live != nil }
+
+// readDomain reads the persistent and, while the domain runs, the live
+// definition, in one round of calls.
+func (c *Client) readDomain(ctx context.Context, dom golibvirt.Domain) (*domainRead, error) {
 	var (
 		inactive, live string
 		state          int32
@@ -248,8 +268,12 @@ func (c *Client) machine(ctx context.Context, dom golibvirt.Domain) (*virt.Machi
 		if autostart, err = lv.DomainGetAutostart(dom); err != nil {
 			return err
 		}
-		if golibvirt.DomainState(state) == golibvirt.DomainRunning || golibvirt.DomainState(state) == golibvirt.DomainPaused {
+		if !isStopped(golibvirt.DomainState(state)) {
 			live, err = lv.DomainGetXMLDesc(dom, 0)
+			if golibvirt.ErrorNumber(libvirtCode(err)) == golibvirt.ErrOperationInvalid {
+				// It stopped between the two reads.
+				live, err = "", nil
+			}
 		}
 		return err
 	})
@@ -257,29 +281,71 @@ func (c *Client) machine(ctx context.Context, dom golibvirt.Domain) (*virt.Machi
 		return nil, wrapMachine(err, "read", dom.Name)
 	}
 
-	var def libvirtxml.Domain
-	if err := def.Unmarshal(inactive); err != nil {
+	r := &domainRead{inactive: &libvirtxml.Domain{}, state: golibvirt.DomainState(state)}
+	if err := r.inactive.Unmarshal(inactive); err != nil {
 		return nil, fmt.Errorf("read machine %q: parse XML: %w", dom.Name, err)
 	}
-	spec, err := specFromDomain(&def)
+	r.spec, err = specFromDomain(r.inactive)
 	if err != nil {
 		return nil, fmt.Errorf("read machine: %w", err)
 	}
-	spec.Autostart = autostart == 1
-	spec.State = machineState(golibvirt.DomainState(state))
-
+	r.spec.Autostart = autostart == 1
+	r.spec.State = machineState(r.state)
 	if live != "" {
-		var running libvirtxml.Domain
-		if err := running.Unmarshal(live); err != nil {
+		r.live = &libvirtxml.Domain{}
+		if err := r.live.Unmarshal(live); err != nil {
 			return nil, fmt.Errorf("read machine %q: parse live XML: %w", dom.Name, err)
 		}
-		liveSpec, err := specFromDomain(&running)
-		if err != nil {
-			return nil, fmt.Errorf("read running machine: %w", err)
-		}
-		fillLiveInterfaces(spec.Interfaces, liveSpec.Interfaces)
+	}
+	return r, nil
+}
+
+func (c *Client) machine(ctx context.Context, dom golibvirt.Domain) (*virt.MachineSpec, error) {
+	r, err := c.readDomain(ctx, dom)
+	if err != nil {
+		return nil, err
+	}
+	spec := r.spec
+	if !r.running() {
+		return &spec, nil
+	}
+	liveSpec, err := specFromDomain(r.live)
+	if err != nil {
+		return nil, fmt.Errorf("read running machine: %w", err)
+	}
+	fillLiveInterfaces(spec.Interfaces, liveSpec.Interfaces)
+	spec.PendingRestart = pendingRestart(r)
+	addrs := c.interfaceAddresses(ctx, dom, r)
+	for i, n := range spec.Interfaces {
+		spec.Interfaces[i].Addresses = addrs[n.MAC]
 	}
 	return &spec, nil
+}
+
+// pendingRestart lists what the persistent definition has that the running
+// machine does not and only a restart gives it: the next-boot (and replace)
+// changes from the live definition to the persistent one. Live differences
+// are not pending: an update applies them to both.
+func pendingRestart(r *domainRead) []string {
+	live, err := specFromDomainPaths(r.live)
+	if err != nil {
+		return nil
+	}
+	persistent, err := specFromDomainPaths(r.inactive)
+	if err != nil {
+		return nil
+	}
+	// Autostart lives outside both definitions.
+	live.Autostart = r.spec.Autostart
+	persistent.Autostart = r.spec.Autostart
+	u, err := virt.PlanMachineUpdate(live, persistent)
+	if err != nil {
+		// A definition this layer would not write (made by hand): it
+		// cannot say which changes are pending, and a read must not fail
+		// over it.
+		return nil
+	}
+	return u.Fields(virt.UpdateNextBoot, virt.UpdateReplace)
 }
 
 // fillLiveInterfaces copies the tap names of the running NICs onto the
@@ -349,13 +415,20 @@ func (c *Client) StartMachine(ctx context.Context, name string) error {
 	if state == golibvirt.DomainRunning {
 		return nil
 	}
-	if err := c.call(ctx, func(lv *golibvirt.Libvirt) error { return lv.DomainCreate(dom) }); err != nil {
-		return wrapMachine(err, "start", name)
+	startErr := c.mutate(ctx, func(lv *golibvirt.Libvirt) error { return lv.DomainCreate(dom) })
+	// "Requested operation is not valid: domain is already running" means
+	// another caller started it since the state read: the state read below
+	// decides whether that is the running machine asked for.
+	if startErr != nil && golibvirt.ErrorNumber(libvirtCode(startErr)) != golibvirt.ErrOperationInvalid {
+		return wrapMachine(startErr, "start", name)
 	}
 	if state, err = c.domainState(ctx, dom); err != nil {
 		return err
 	}
 	if state != golibvirt.DomainRunning {
+		if startErr != nil {
+			return wrapMachine(startErr, "start", name)
+		}
 		return fmt.Errorf("start machine %q: it is %s after starting", name, machineState(state))
 	}
 	return nil
@@ -405,7 +478,7 @@ func (c *Client) destroyDomain(ctx context.Context, dom golibvirt.Domain) error 
 	// libvirt asks callers to retry when QEMU did not die in time (it can
 	// be stuck in uninterruptible I/O for a moment).
 	for attempt := 0; attempt < 3; attempt++ {
-		err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		err = c.mutate(ctx, func(lv *golibvirt.Libvirt) error {
 			return lv.DomainDestroyFlags(dom, golibvirt.DomainDestroyDefault)
 		})
 		if golibvirt.ErrorNumber(libvirtCode(err)) != golibvirt.ErrSystemError {
@@ -457,7 +530,7 @@ var undefineFlagSets = []golibvirt.DomainUndefineFlagsValues{
 func (c *Client) undefineDomain(ctx context.Context, dom golibvirt.Domain) error {
 	var reasons []string
 	for _, flags := range undefineFlagSets {
-		err := c.call(ctx, func(lv *golibvirt.Libvirt) error { return lv.DomainUndefineFlags(dom, flags) })
+		err := c.mutate(ctx, func(lv *golibvirt.Libvirt) error { return lv.DomainUndefineFlags(dom, flags) })
 		if err == nil {
 			return nil
 		}
@@ -517,4 +590,475 @@ func wrapMachine(err error, op, name string) error {
 		return wrap(err, op, "machine", name)
 	}
 	return fmt.Errorf("%s machine %q: %w", op, name, err)
+}
+
+// interfaceAddresses finds the guest's IP addresses, by NIC MAC, from what
+// the host knows: the DHCP leases of libvirt networks (for NICs on one),
+// the qemu guest agent (when its channel is connected: it knows static
+// addresses and NICs on bridges too), and, for NICs that still have none,
+// the host's ARP table. Each source is one call for all NICs. A source
+// that fails adds nothing: addresses are a courtesy of the read, and a
+// guest without an agent or a lease is no error.
+func (c *Client) interfaceAddresses(ctx context.Context, dom golibvirt.Domain, r *domainRead) map[string][]string {
+	found := map[string][]netip.Addr{}
+	ask := func(src golibvirt.DomainInterfaceAddressesSource) {
+		var ifaces []golibvirt.DomainInterface
+		err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+			var err error
+			ifaces, err = lv.DomainInterfaceAddresses(dom, uint32(src), 0)
+			return err
+		})
+		if err != nil {
+			c.log.Debug("no interface addresses from this source", "name", dom.Name, "source", src, "error", err)
+			return
+		}
+		collectAddresses(found, ifaces)
+	}
+
+	var onNetwork, needARP bool
+	for _, n := range r.spec.Interfaces {
+		onNetwork = onNetwork || n.Type == virt.InterfaceNetwork
+	}
+	if onNetwork {
+		ask(golibvirt.DomainInterfaceAddressesSrcLease)
+	}
+	if r.spec.QemuAgent && agentConnected(r.live) {
+		ask(golibvirt.DomainInterfaceAddressesSrcAgent)
+	}
+	for _, n := range r.spec.Interfaces {
+		// A user-mode NIC has no host side, so the host has no ARP entry
+		// for it.
+		needARP = needARP || (n.Type != virt.InterfaceUser && len(found[n.MAC]) == 0)
+	}
+	if needARP {
+		ask(golibvirt.DomainInterfaceAddressesSrcArp)
+	}
+
+	out := make(map[string][]string, len(found))
+	for mac, addrs := range found {
+		out[mac] = sortedAddresses(addrs)
+	}
+	return out
+}
+
+// collectAddresses adds the usable addresses of ifaces to found, by MAC.
+func collectAddresses(found map[string][]netip.Addr, ifaces []golibvirt.DomainInterface) {
+	for _, iface := range ifaces {
+		mac := strings.ToLower(optString(iface.Hwaddr))
+		if mac == "" {
+			continue
+		}
+		for _, a := range iface.Addrs {
+			ip, err := netip.ParseAddr(a.Addr)
+			if err != nil || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
+				continue
+			}
+			if !slices.Contains(found[mac], ip.Unmap()) {
+				found[mac] = append(found[mac], ip.Unmap())
+			}
+		}
+	}
+}
+
+// sortedAddresses orders addresses IPv4 first, then by value, so that the
+// same addresses always read back the same.
+func sortedAddresses(addrs []netip.Addr) []string {
+	slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// addressPollInterval is how often WaitForAddress looks again.
+const addressPollInterval = 500 * time.Millisecond
+
+// WaitForAddress waits until the NIC with the given MAC of the running
+// machine has an IP address, and returns its addresses. It polls:
+// libvirt has no event for a new DHCP lease (network events are only about
+// the network's own life cycle), nor for an address the guest agent or the
+// ARP table learns. It fails at once when the machine does not run or has
+// no such NIC, and when ctx ends first.
+func (c *Client) WaitForAddress(ctx context.Context, name, mac string) ([]string, error) {
+	dom, err := c.lookupDomain(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	mac = strings.ToLower(mac)
+	tick := time.NewTicker(addressPollInterval)
+	defer tick.Stop()
+	for {
+		r, err := c.readDomain(ctx, dom)
+		if err != nil {
+			return nil, fmt.Errorf("wait for an address of machine %q: %w", name, err)
+		}
+		if !r.running() {
+			return nil, fmt.Errorf("wait for an address of machine %q: it is %s", name, machineState(r.state))
+		}
+		if !slices.ContainsFunc(r.spec.Interfaces, func(n virt.InterfaceSpec) bool { return n.MAC == mac }) {
+			return nil, fmt.Errorf("wait for an address of machine %q: it has no NIC with MAC %s", name, mac)
+		}
+		if addrs := c.interfaceAddresses(ctx, dom, r)[mac]; len(addrs) > 0 {
+			return addrs, nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for an address on NIC %s of machine %q: none yet (no DHCP lease, agent or ARP entry): %w", mac, name, ctx.Err())
+		}
+	}
+}
+
+// UpdateMachine turns the machine into want, changing as little as it can:
+// see virt.PlanMachineUpdate for which change is applied how. On a stopped
+// machine every change is a new persistent definition. On a running one,
+// the new persistent definition is written first, so that whatever happens
+// after, the next boot gets the whole of want; then the live changes are
+// made to the running guest (balloon, vCPU hot-plug, device hot-plug,
+// description), or, with opts.Reboot and changes that only a restart
+// applies, the machine is shut down and started instead.
+//
+// Changes that need a new machine are refused with virt.ErrNeedsReplace
+// before anything is touched. When a live change fails (a guest that does
+// not release a disk), the other changes are still made, and the machine is
+// returned as read back together with the error.
+func (c *Client) UpdateMachine(ctx context.Context, name string, want virt.MachineSpec, opts virt.UpdateOptions) (*virt.MachineSpec, error) {
+	dom, err := c.lookupDomain(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := c.readDomain(ctx, dom)
+	if err != nil {
+		return nil, fmt.Errorf("update machine %q: %w", name, err)
+	}
+	if want.Name == "" {
+		want.Name = name
+	}
+	plan, err := virt.PlanMachineUpdate(cur.spec, want)
+	if err != nil {
+		return nil, fmt.Errorf("update machine %q: %w", name, err)
+	}
+	if fields := plan.Fields(virt.UpdateReplace); len(fields) > 0 {
+		return nil, fmt.Errorf("update machine %q: %w: %s cannot change in place", name, virt.ErrNeedsReplace, strings.Join(fields, ", "))
+	}
+	target := plan.Spec
+	sources, err := c.resolveDiskSources(ctx, target)
+	if err != nil {
+		return nil, fmt.Errorf("update machine %q: %w", name, err)
+	}
+	for i := range target.Disks {
+		if target.Disks[i].Format == "" {
+			target.Disks[i].Format = sources[i].Format
+		}
+	}
+
+	running := cur.running()
+	if opts.Running != nil && !*opts.Running && running {
+		// Nothing is done live to a guest that is about to go.
+		if err := c.ShutdownMachine(ctx, name, opts.Grace()); err != nil {
+			return nil, fmt.Errorf("update machine %q: %w", name, err)
+		}
+		running = false
+	}
+
+	if definitionDiffers(cur.spec, target) {
+		dst := domainFromSpec(target, sources)
+		keepDeviceAddresses(dst, cur.inactive)
+		doc, err := dst.Marshal()
+		if err != nil {
+			return nil, fmt.Errorf("update machine %q: render XML: %w", name, err)
+		}
+		c.log.Debug("redefining domain", "name", name, "xml", doc)
+		err = c.mutate(ctx, func(lv *golibvirt.Libvirt) error {
+			_, err := lv.DomainDefineXMLFlags(doc, golibvirt.DomainDefineValidate)
+			return err
+		})
+		if err != nil {
+			return nil, wrapMachine(err, "redefine", name)
+		}
+	}
+	if cur.spec.Autostart != target.Autostart {
+		on := int32(0)
+		if target.Autostart {
+			on = 1
+		}
+		if err := c.mutate(ctx, func(lv *golibvirt.Libvirt) error { return lv.DomainSetAutostart(dom, on) }); err != nil {
+			return nil, wrapMachine(err, "set autostart of", name)
+		}
+	}
+
+	var liveErr error
+	if running {
+		liveErr = c.applyLive(ctx, dom, cur, opts)
+	}
+	if opts.Running != nil && *opts.Running && !running {
+		if err := c.StartMachine(ctx, name); err != nil {
+			liveErr = errors.Join(liveErr, err)
+		}
+	}
+
+	// The read-back must happen even when a live change used up ctx: the
+	// caller needs to know what the machine is now.
+	readCtx := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		readCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+	}
+	got, err := c.machine(readCtx, dom)
+	if err != nil {
+		return nil, errors.Join(liveErr, fmt.Errorf("read back updated machine: %w", err))
+	}
+	if liveErr != nil {
+		return got, fmt.Errorf("update machine %q: %w", name, liveErr)
+	}
+	return got, nil
+}
+
+// definitionDiffers reports whether target needs a new persistent
+// definition: it differs from cur in anything but what lives outside the
+// XML or is read back only.
+func definitionDiffers(cur, target virt.MachineSpec) bool {
+	norm := func(s virt.MachineSpec) virt.MachineSpec {
+		s.Autostart, s.State, s.PendingRestart = false, "", nil
+		s.Interfaces = slices.Clone(s.Interfaces)
+		for i := range s.Interfaces {
+			s.Interfaces[i].Device, s.Interfaces[i].Addresses = "", nil
+		}
+		if len(s.Disks) == 0 {
+			s.Disks = nil
+		}
+		if len(s.Interfaces) == 0 {
+			s.Interfaces = nil
+		}
+		return s
+	}
+	return !reflect.DeepEqual(norm(cur), norm(target))
+}
+
+// applyLive brings the running domain in line with its new persistent
+// definition: it plans from the live definition (which may lag behind the
+// persistent one by earlier updates too) to the persistent one, and either
+// restarts the machine or makes the live changes one by one. Every live
+// change is attempted; the errors are joined.
+func (c *Client) applyLive(ctx context.Context, dom golibvirt.Domain, cur *domainRead, opts virt.UpdateOptions) error {
+	var doc string
+	err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		var err error
+		doc, err = lv.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
+		return err
+	})
+	if err != nil {
+		return wrapMachine(err, "read", dom.Name)
+	}
+	var persisted libvirtxml.Domain
+	if err := persisted.Unmarshal(doc); err != nil {
+		return fmt.Errorf("parse XML: %w", err)
+	}
+	live, err := specFromDomainPaths(cur.live)
+	if err != nil {
+		return err
+	}
+	next, err := specFromDomainPaths(&persisted)
+	if err != nil {
+		return err
+	}
+	live.Autostart, next.Autostart = false, false
+	plan, err := virt.PlanMachineUpdate(live, next)
+	if err != nil {
+		return fmt.Errorf("plan live changes: %w", err)
+	}
+
+	if restart := plan.Fields(virt.UpdateNextBoot, virt.UpdateReplace); opts.Reboot && len(restart) > 0 {
+		c.log.Info("restarting machine to apply changes", "name", dom.Name, "fields", restart)
+		if err := c.ShutdownMachine(ctx, dom.Name, opts.Grace()); err != nil {
+			return fmt.Errorf("restart for %s: %w", strings.Join(restart, ", "), err)
+		}
+		if err := c.StartMachine(ctx, dom.Name); err != nil {
+			return fmt.Errorf("restart for %s: %w", strings.Join(restart, ", "), err)
+		}
+		return nil
+	}
+
+	var errs []error
+	for _, ch := range plan.Of(virt.UpdateLive) {
+		if err := c.applyLiveChange(ctx, dom, ch, cur.live, &persisted, next); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ch.Field, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// applyLiveChange makes one live change to the running domain only: the
+// persistent definition is already what it must be, and writing it again
+// through each call's AFFECT_CONFIG would fail where it already has the
+// change (a disk detached from it earlier whose guest never let go).
+func (c *Client) applyLiveChange(ctx context.Context, dom golibvirt.Domain, ch virt.Change, live, persisted *libvirtxml.Domain, next virt.MachineSpec) error {
+	switch {
+	case ch.Field == "description":
+		var desc golibvirt.OptString
+		if next.Description != "" {
+			desc = golibvirt.OptString{next.Description}
+		}
+		return c.mutate(ctx, func(lv *golibvirt.Libvirt) error {
+			return lv.DomainSetMetadata(dom, int32(golibvirt.DomainMetadataDescription), desc, nil, nil, golibvirt.DomainAffectLive)
+		})
+	case ch.Field == "memory":
+		// The balloon's target; the guest's driver gives memory back or
+		// takes it in its own time, and libvirt reports what it reached.
+		return c.mutate(ctx, func(lv *golibvirt.Libvirt) error {
+			return lv.DomainSetMemoryFlags(dom, next.MemoryMiB<<10, uint32(golibvirt.DomainMemLive))
+		})
+	case ch.Field == "vcpu":
+		return c.mutate(ctx, func(lv *golibvirt.Libvirt) error {
+			return lv.DomainSetVcpusFlags(dom, uint32(next.VCPU), uint32(golibvirt.DomainVCPULive))
+		})
+	case strings.HasPrefix(ch.Field, "disks["):
+		if ch.Action == virt.ChangeDetach {
+			return c.detachLive(ctx, dom, diskAlias(live, ch.Old), "disk "+diskTargetOf(live, ch.Old))
+		}
+		return c.attachLive(ctx, dom, func(withAddress bool) (string, error) { return hotplugDiskXML(persisted, ch.New, withAddress) })
+	case strings.HasPrefix(ch.Field, "interfaces["):
+		if ch.Action == virt.ChangeDetach {
+			return c.detachLive(ctx, dom, interfaceAlias(live, ch.Old), "NIC "+interfaceMACOf(live, ch.Old))
+		}
+		return c.attachLive(ctx, dom, func(withAddress bool) (string, error) { return hotplugInterfaceXML(persisted, ch.New, withAddress) })
+	}
+	return fmt.Errorf("no live change known for %s", ch.Field)
+}
+
+func diskTargetOf(live *libvirtxml.Domain, i int) string {
+	if d := live.Devices.Disks[i]; d.Target != nil {
+		return d.Target.Dev
+	}
+	return fmt.Sprint(i)
+}
+
+func interfaceMACOf(live *libvirtxml.Domain, i int) string {
+	if n := live.Devices.Interfaces[i]; n.MAC != nil {
+		return n.MAC.Address
+	}
+	return fmt.Sprint(i)
+}
+
+// attachLive plugs a device into the running domain, at the slot the
+// persistent definition gave it when that slot is free in the running
+// domain too, elsewhere otherwise.
+func (c *Client) attachLive(ctx context.Context, dom golibvirt.Domain, render func(withAddress bool) (string, error)) error {
+	doc, err := render(true)
+	if err != nil {
+		return err
+	}
+	attach := func(doc string) error {
+		return c.mutate(ctx, func(lv *golibvirt.Libvirt) error {
+			return lv.DomainAttachDeviceFlags(dom, doc, uint32(golibvirt.DomainDeviceModifyLive))
+		})
+	}
+	c.log.Debug("attaching device", "name", dom.Name, "xml", doc)
+	err = attach(doc)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	bare, rerr := render(false)
+	if rerr != nil || bare == doc {
+		return err
+	}
+	c.log.Debug("attach at the persistent slot failed; letting the running domain choose", "name", dom.Name, "error", err)
+	return attach(bare)
+}
+
+// detachLive asks the guest to release a device and waits until it has.
+func (c *Client) detachLive(ctx context.Context, dom golibvirt.Domain, alias, what string) error {
+	if alias == "" {
+		return fmt.Errorf("%s has no alias in the running domain to detach it by", what)
+	}
+	start := time.Now()
+	err := c.awaitDeviceRemoval(ctx, dom, alias, func(lv *golibvirt.Libvirt) error {
+		return lv.DomainDetachDeviceAlias(dom, alias, uint32(golibvirt.DomainDeviceModifyLive))
+	})
+	switch {
+	case err == nil:
+		c.log.Debug("device detached", "name", dom.Name, "alias", alias, "elapsed", time.Since(start))
+		return nil
+	case errors.Is(err, errDeviceRemovalFailed), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return fmt.Errorf("detach %s (%s): the guest did not release it within %s (%w); the request stays pending with the guest, "+
+			"and the persistent definition no longer has the device, so it is gone at the next boot at the latest",
+			what, alias, time.Since(start).Round(time.Millisecond), err)
+	}
+	return fmt.Errorf("detach %s (%s): %w", what, alias, err)
+}
+
+// Transient errors: libvirt serialises the jobs on one domain, and a call
+// that finds another job running waits 30 s for it and then gives up with
+// VIR_ERR_OPERATION_TIMEOUT "cannot acquire state change lock". The call
+// never started, so it is safe to make again. The same code also means
+// "vcpu unplug request timed out", which is not transient, hence the
+// message check.
+const stateChangeLockMessage = "cannot acquire state change lock"
+
+// isTransient reports libvirt refusals that a later identical call may
+// not meet.
+func isTransient(err error) bool {
+	var lvErr golibvirt.Error
+	if !errors.As(err, &lvErr) {
+		return false
+	}
+	return golibvirt.ErrorNumber(lvErr.Code) == golibvirt.ErrOperationTimeout &&
+		strings.Contains(lvErr.Message, stateChangeLockMessage)
+}
+
+// Backoff between retries of a transient error.
+const (
+	retryFirstDelay = 250 * time.Millisecond
+	retryMaxDelay   = 5 * time.Second
+)
+
+// retryTransient runs fn until it succeeds, fails for a reason that is not
+// transient, or ctx ends; then it returns fn's last error.
+func retryTransient(ctx context.Context, log hclog.Logger, fn func() error) error {
+	delay := retryFirstDelay
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !isTransient(err) {
+			return err
+		}
+		log.Info("libvirt is busy with the domain; retrying", "attempt", attempt, "delay", delay, "error", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (still busy when the deadline came after %d attempts)", err, attempt)
+		case <-t.C:
+		}
+		delay = min(2*delay, retryMaxDelay)
+	}
+}
+
+// mutate is call for calls that change a domain: it retries them while
+// libvirt reports a transient refusal.
+func (c *Client) mutate(ctx context.Context, fn func(*golibvirt.Libvirt) error) error {
+	return retryTransient(ctx, c.log, func() error { return c.call(ctx, fn) })
+}
+
+// liveHasAlias reports whether the running domain has a device with alias;
+// a domain that no longer runs has none.
+func (c *Client) liveHasAlias(ctx context.Context, dom golibvirt.Domain, alias string) (bool, error) {
+	var doc string
+	err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		var err error
+		doc, err = lv.DomainGetXMLDesc(dom, 0)
+		return err
+	})
+	if err != nil {
+		return false, wrapMachine(err, "read", dom.Name)
+	}
+	var live libvirtxml.Domain
+	if err := live.Unmarshal(doc); err != nil {
+		return false, fmt.Errorf("parse live XML of machine %q: %w", dom.Name, err)
+	}
+	if live.ID == nil {
+		return false, nil // not running: the inactive definition came back
+	}
+	return hasAlias(&live, alias), nil
 }

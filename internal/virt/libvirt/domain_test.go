@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,10 +12,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/virtforge/terraform-provider-virt/internal/testenv"
 	"github.com/virtforge/terraform-provider-virt/internal/virt"
@@ -623,18 +626,41 @@ func (p *domainTestPool) volume(t testing.TB, name, format string) string {
 	return key
 }
 
-// The watch hands over only its own domain's events, says when the stream
-// ended, and gives up when its context does.
-func TestLifecycleWatchNext(t *testing.T) {
-	mine := golibvirt.UUID{1}
-	ch := make(chan golibvirt.DomainEventLifecycleMsg, 3)
-	w := &lifecycleWatch{events: ch, stop: func() {}, uuid: mine}
-	ch <- golibvirt.DomainEventLifecycleMsg{Dom: golibvirt.Domain{UUID: golibvirt.UUID{2}}, Event: int32(golibvirt.DomainEventStopped)}
-	ch <- golibvirt.DomainEventLifecycleMsg{Dom: golibvirt.Domain{UUID: mine}, Event: int32(golibvirt.DomainEventStopped)}
+// The hub hands each watch only its own domain's events of the kinds it
+// watches, never blocks on a watch that does not read, and tells the
+// watches of a kind when its stream ends.
+func TestEventHubDelivery(t *testing.T) {
+	h := &eventHub{subscribed: map[golibvirt.DomainEventID]bool{}, watches: map[*domainWatch]struct{}{}}
+	mine, other := golibvirt.UUID{1}, golibvirt.UUID{2}
+	newWatch := func(uuid golibvirt.UUID, ids ...golibvirt.DomainEventID) *domainWatch {
+		w := &domainWatch{hub: h, uuid: uuid, ids: ids, events: make(chan any, watchBuffer), ended: make(chan struct{})}
+		h.watches[w] = struct{}{}
+		return w
+	}
+	lifecycle := func(uuid golibvirt.UUID) any {
+		return &golibvirt.DomainEventCallbackLifecycleMsg{Msg: golibvirt.DomainEventLifecycleMsg{Dom: golibvirt.Domain{UUID: uuid}}}
+	}
+	removed := func(uuid golibvirt.UUID, alias string) any {
+		return &golibvirt.DomainEventCallbackDeviceRemovedMsg{Msg: golibvirt.DomainEventDeviceRemovedMsg{Dom: golibvirt.Domain{UUID: uuid}, DevAlias: alias}}
+	}
+	w := newWatch(mine, golibvirt.DomainEventIDLifecycle)
+	devices := newWatch(mine, golibvirt.DomainEventIDDeviceRemoved)
+	otherWatch := newWatch(other, golibvirt.DomainEventIDLifecycle)
+
+	h.deliver(golibvirt.DomainEventIDLifecycle, lifecycle(other))
+	h.deliver(golibvirt.DomainEventIDLifecycle, lifecycle(mine))
+	h.deliver(golibvirt.DomainEventIDDeviceRemoved, removed(mine, "net1"))
+	h.deliver(golibvirt.DomainEventIDLifecycle, "not an event")
 
 	ev, ok, err := w.next(t.Context())
-	if err != nil || !ok || ev.Dom.UUID != mine {
-		t.Fatalf("next = %+v, %v, %v; want the watched domain's event", ev, ok, err)
+	if err != nil || !ok || ev.(*golibvirt.DomainEventCallbackLifecycleMsg).Msg.Dom.UUID != mine {
+		t.Fatalf("next = %+v, %v, %v; want the watched domain's lifecycle event", ev, ok, err)
+	}
+	if ev, _, _ := devices.next(t.Context()); ev.(*golibvirt.DomainEventCallbackDeviceRemovedMsg).Msg.DevAlias != "net1" {
+		t.Fatalf("device watch got %+v", ev)
+	}
+	if len(otherWatch.events) != 1 {
+		t.Fatalf("the other domain's watch holds %d events, want 1", len(otherWatch.events))
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
@@ -643,11 +669,68 @@ func TestLifecycleWatchNext(t *testing.T) {
 		t.Fatalf("next with nothing to read = %v, want the context's error", err)
 	}
 
-	close(ch)
-	if _, ok, err := w.next(t.Context()); ok || err != nil {
-		t.Fatalf("next on an ended stream = %v, %v; want not ok, no error", ok, err)
+	// A reader that lags loses events beyond the buffer, and the hub goes on.
+	for i := 0; i < 3*watchBuffer; i++ {
+		h.deliver(golibvirt.DomainEventIDLifecycle, lifecycle(mine))
 	}
-	w.Close() // drains a closed channel without blocking
+	if len(w.events) != watchBuffer {
+		t.Fatalf("watch holds %d events, want %d", len(w.events), watchBuffer)
+	}
+
+	w.Close()
+	h.deliver(golibvirt.DomainEventIDLifecycle, lifecycle(mine))
+	if len(w.events) != watchBuffer {
+		t.Fatal("a closed watch still receives events")
+	}
+
+	h.subscribed[golibvirt.DomainEventIDDeviceRemoved] = true
+	h.streamEnded(golibvirt.DomainEventIDDeviceRemoved)
+	if _, ok, err := devices.next(t.Context()); ok || err != nil {
+		t.Fatalf("next after the stream ended = %v, %v; want not ok, no error", ok, err)
+	}
+	if h.subscribed[golibvirt.DomainEventIDDeviceRemoved] {
+		t.Fatal("the hub still counts an ended stream as subscribed")
+	}
+	select {
+	case <-otherWatch.ended:
+		t.Fatal("a watch of another kind was told its stream ended")
+	default:
+	}
+}
+
+// Many waits on one connection at once: libvirtd takes one registration per
+// kind of event per connection, so without the hub the second would fail
+// with "event callback already tracked".
+func TestConcurrentWatches(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w, err := c.watchDomain(ctx, golibvirt.Domain{Name: "x", UUID: golibvirt.UUID{byte(i)}},
+				golibvirt.DomainEventIDLifecycle, golibvirt.DomainEventIDDeviceRemoved)
+			if err != nil {
+				errs <- err
+				return
+			}
+			w.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("watch: %v", err)
+	}
+	// And again, after every watch closed: the subscriptions are kept.
+	w, err := c.watchDomain(ctx, golibvirt.Domain{Name: "x"}, golibvirt.DomainEventIDLifecycle)
+	if err != nil {
+		t.Fatalf("watch after the others closed: %v", err)
+	}
+	w.Close()
 }
 
 // When anything after the define fails, the domain is undefined again. Not
@@ -678,5 +761,92 @@ func TestDefineMachineUndoneOnLaterFailure(t *testing.T) {
 	}
 	if _, err := c.Machine(ctx, name); !errors.Is(err, virt.ErrNotFound) {
 		t.Fatalf("the domain survived a failed define: Machine = %v", err)
+	}
+}
+
+func TestCollectAddresses(t *testing.T) {
+	found := map[string][]netip.Addr{}
+	collectAddresses(found, []golibvirt.DomainInterface{
+		{Name: "vnet0", Hwaddr: golibvirt.OptString{"52:54:00:AA:00:01"}, Addrs: []golibvirt.DomainIPAddr{
+			{Addr: "10.0.0.9", Prefix: 24}, {Type: 1, Addr: "fd00::9", Prefix: 64}, {Type: 1, Addr: "fe80::1", Prefix: 64},
+		}},
+		{Name: "lo", Addrs: []golibvirt.DomainIPAddr{{Addr: "127.0.0.1", Prefix: 8}}},
+		{Name: "eth1", Hwaddr: golibvirt.OptString{"52:54:00:aa:00:02"}, Addrs: []golibvirt.DomainIPAddr{{Addr: "not an address"}}},
+	})
+	// The agent adds what the lease knew again, and more.
+	collectAddresses(found, []golibvirt.DomainInterface{
+		{Name: "eth0", Hwaddr: golibvirt.OptString{"52:54:00:aa:00:01"}, Addrs: []golibvirt.DomainIPAddr{
+			{Addr: "10.0.0.9", Prefix: 24}, {Addr: "10.0.0.10", Prefix: 24}, {Addr: "::ffff:10.0.0.2"},
+		}},
+	})
+	got := map[string][]string{}
+	for mac, addrs := range found {
+		got[mac] = sortedAddresses(addrs)
+	}
+	want := map[string][]string{"52:54:00:aa:00:01": {"10.0.0.2", "10.0.0.9", "10.0.0.10", "fd00::9"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("addresses = %v, want %v", got, want)
+	}
+}
+
+func TestRetryTransient(t *testing.T) {
+	locked := golibvirt.Error{Code: uint32(golibvirt.ErrOperationTimeout),
+		Message: "Timed out during operation: cannot acquire state change lock (held by monitor=remoteDispatchDomainSetMemoryFlags)"}
+	unplug := golibvirt.Error{Code: uint32(golibvirt.ErrOperationTimeout),
+		Message: "Timed out during operation: vcpu unplug request timed out. Unplug result must be manually inspected in the domain"}
+	invalid := golibvirt.Error{Code: uint32(golibvirt.ErrOperationInvalid), Message: "Requested operation is not valid: domain is not running"}
+	log := hclog.NewNullLogger()
+
+	for _, tc := range []struct {
+		name  string
+		errs  []error // returned by the attempts in turn
+		calls int
+		want  error
+	}{
+		{"success", []error{nil}, 1, nil},
+		{"busy, then success", []error{locked, fmt.Errorf("wrapped: %w", locked), nil}, 3, nil},
+		{"vcpu unplug timeout is not retried", []error{unplug, nil}, 1, unplug},
+		{"other refusals are not retried", []error{invalid, nil}, 1, invalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			err := retryTransient(t.Context(), log, func() error {
+				calls++
+				return tc.errs[calls-1]
+			})
+			if calls != tc.calls || !errors.Is(err, tc.want) {
+				t.Fatalf("%d calls, error %v; want %d calls, error %v", calls, err, tc.calls, tc.want)
+			}
+		})
+	}
+
+	// Busy until the deadline: the last error, saying it gave up.
+	ctx, cancel := context.WithTimeout(t.Context(), 600*time.Millisecond)
+	defer cancel()
+	calls := 0
+	start := time.Now()
+	err := retryTransient(ctx, log, func() error { calls++; return locked })
+	if !isTransient(err) || !strings.Contains(err.Error(), "deadline") || calls < 2 {
+		t.Fatalf("after %d calls: %v; want the lock error and the deadline", calls, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("gave up after %s with a deadline of 600ms", took)
+	}
+}
+
+func TestDefinitionDiffers(t *testing.T) {
+	base := virt.MachineSpec{Name: "m", Disks: []virt.DiskSpec{{Path: "/a", Format: virt.FormatRaw}},
+		Interfaces: []virt.InterfaceSpec{{Type: virt.InterfaceUser, MAC: "52:54:00:00:00:01"}}}.WithDefaults()
+	readBack := base
+	readBack.State, readBack.Autostart, readBack.PendingRestart = virt.StateRunning, true, []string{"vcpu"}
+	readBack.Interfaces = []virt.InterfaceSpec{base.Interfaces[0]}
+	readBack.Interfaces[0].Device, readBack.Interfaces[0].Addresses = "vnet3", []string{"10.0.0.2"}
+	if definitionDiffers(readBack, base) {
+		t.Error("read-back-only fields and autostart count as a definition change")
+	}
+	changed := base
+	changed.Description = "x"
+	if !definitionDiffers(readBack, changed) {
+		t.Error("a description change is not a definition change")
 	}
 }

@@ -24,8 +24,10 @@ import (
 const guestAgentChannel = "org.qemu.guest_agent.0"
 
 // machineMetadataNS is the namespace of what the provider keeps in the
-// domain's <metadata>: how each disk was named (volume key or pool and
-// volume), which the <source file=...> libvirt runs with cannot say.
+// domain's <metadata>: the disks in the order of the spec (libvirt groups a
+// definition's disks by bus, so a virtio disk after a SATA one would read
+// back before it) and how each was named (volume key or pool and volume),
+// which the <source file=...> libvirt runs with cannot say.
 const machineMetadataNS = "https://github.com/virtforge/terraform-provider-virt/xmlns/machine/1"
 
 // diskSource is where a disk's data is once volume references are resolved
@@ -44,10 +46,11 @@ type machineMetadata struct {
 	Disks   []diskMetadata `xml:"virt:disk"`
 }
 
-// diskMetadata records the volume a disk was defined from. Source is the
-// path it resolved to: when the disk's source no longer matches (someone
-// edited the domain), the reference is stale and the path is reported
-// instead, so that the change shows up as drift.
+// diskMetadata records a disk's place in the spec and the volume it was
+// defined from, if any. Source is the path it resolved to: when the disk's
+// source no longer matches (someone edited the domain), the entry is stale:
+// the path is reported instead of the volume, and the disks keep libvirt's
+// order, so that the change shows up as drift.
 type diskMetadata struct {
 	Target    string `xml:"target,attr"`
 	Source    string `xml:"source,attr"`
@@ -139,12 +142,10 @@ func domainFromSpec(spec virt.MachineSpec, sources []diskSource) *libvirtxml.Dom
 			disk.Boot = &libvirtxml.DomainDeviceBoot{Order: 1}
 		}
 		dom.Devices.Disks = append(dom.Devices.Disks, disk)
-		if d.VolumeKey != "" || d.Volume != "" {
-			meta = append(meta, diskMetadata{
-				Target: d.Target, Source: src.Path,
-				VolumeKey: d.VolumeKey, Pool: d.Pool, Volume: d.Volume,
-			})
-		}
+		meta = append(meta, diskMetadata{
+			Target: d.Target, Source: src.Path,
+			VolumeKey: d.VolumeKey, Pool: d.Pool, Volume: d.Volume,
+		})
 	}
 	if slices.ContainsFunc(spec.Disks, func(d virt.DiskSpec) bool { return d.Bus == virt.BusSCSI }) {
 		// libvirt would add an emulated LSI controller; guests that run on
@@ -220,6 +221,19 @@ func domainFromSpec(spec virt.MachineSpec, sources []diskSource) *libvirtxml.Dom
 // specFromDomain maps a domain definition back to the spec that produces it.
 // What libvirt keeps elsewhere (autostart, run state) is left for the caller.
 func specFromDomain(dom *libvirtxml.Domain) (virt.MachineSpec, error) {
+	return readSpec(dom, true)
+}
+
+// specFromDomainPaths reads a definition as specFromDomain does, but names
+// every disk by the path QEMU opens, not by the volume it was defined from.
+// The live definition keeps the metadata the machine started with, so a
+// disk plugged in since reads back by path there; comparing the live and
+// the persistent definition must name disks the same way in both.
+func specFromDomainPaths(dom *libvirtxml.Domain) (virt.MachineSpec, error) {
+	return readSpec(dom, false)
+}
+
+func readSpec(dom *libvirtxml.Domain, volumes bool) (virt.MachineSpec, error) {
 	spec := virt.MachineSpec{
 		Name:        dom.Name,
 		UUID:        dom.UUID,
@@ -268,7 +282,11 @@ func specFromDomain(dom *libvirtxml.Domain) (virt.MachineSpec, error) {
 	if devs == nil {
 		devs = &libvirtxml.DomainDeviceList{}
 	}
-	for _, d := range devs.Disks {
+	bootDisk := -1
+	for i, d := range devs.Disks {
+		if d.Boot != nil && d.Boot.Order == 1 {
+			bootDisk = i
+		}
 		disk := virt.DiskSpec{Device: d.Device, ReadOnly: d.ReadOnly != nil}
 		if disk.Device == "" {
 			disk.Device = virt.DeviceDisk
@@ -289,13 +307,17 @@ func specFromDomain(dom *libvirtxml.Domain) (virt.MachineSpec, error) {
 				disk.Pool, disk.Volume = s.Volume.Pool, s.Volume.Volume
 			}
 		}
+		spec.Disks = append(spec.Disks, disk)
+	}
+	spec.Disks = orderDisks(spec.Disks, meta, bootDisk)
+	for i, disk := range spec.Disks {
 		for _, m := range meta.Disks {
-			if m.Target == disk.Target && m.Source == disk.Path && disk.Path != "" {
-				disk.Path = ""
-				disk.VolumeKey, disk.Pool, disk.Volume = m.VolumeKey, m.Pool, m.Volume
+			if volumes && m.Target == disk.Target && m.Source == disk.Path && disk.Path != "" && (m.VolumeKey != "" || m.Volume != "") {
+				d := &spec.Disks[i]
+				d.Path = ""
+				d.VolumeKey, d.Pool, d.Volume = m.VolumeKey, m.Pool, m.Volume
 			}
 		}
-		spec.Disks = append(spec.Disks, disk)
 	}
 
 	for _, n := range devs.Interfaces {
@@ -363,6 +385,35 @@ func specFromDomain(dom *libvirtxml.Domain) (virt.MachineSpec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// orderDisks puts the disks, read in libvirt's order, back in the order of
+// the spec that the metadata records, when the metadata accounts for every
+// disk (matched by target and source). Otherwise (a disk plugged in or
+// edited since, or a domain defined elsewhere) libvirt's order stays, but
+// with the boot disk first: it is disks[0] of a spec.
+func orderDisks(disks []virt.DiskSpec, meta parsedMachineMetadata, bootDisk int) []virt.DiskSpec {
+	if len(meta.Disks) == len(disks) {
+		ordered := make([]virt.DiskSpec, 0, len(disks))
+		used := make([]bool, len(disks))
+		for _, m := range meta.Disks {
+			for i, d := range disks {
+				if !used[i] && d.Target == m.Target && d.Path == m.Source && d.Path != "" {
+					used[i] = true
+					ordered = append(ordered, d)
+					break
+				}
+			}
+		}
+		if len(ordered) == len(disks) {
+			return ordered
+		}
+	}
+	if bootDisk > 0 {
+		boot := disks[bootDisk]
+		disks = append(append([]virt.DiskSpec{boot}, disks[:bootDisk]...), disks[bootDisk+1:]...)
+	}
+	return disks
 }
 
 // parseMachineMetadata finds the provider's element among whatever other
@@ -434,4 +485,112 @@ func interfaceTypeName(s *libvirtxml.DomainInterfaceSource) string {
 		return "unknown"
 	}
 	return probe.Type
+}
+
+// keepDeviceAddresses gives the disks and NICs of a freshly rendered
+// definition the addresses they have in the definition it replaces (disks
+// matched by target, NICs by MAC). libvirt would otherwise number the PCI
+// slots anew on every define, and the guest names NICs by slot (ens3,
+// ens4...): removing one NIC would rename the ones after it at the next
+// boot. Devices without a match get whatever libvirt assigns.
+func keepDeviceAddresses(dst, old *libvirtxml.Domain) {
+	if dst.Devices == nil || old == nil || old.Devices == nil {
+		return
+	}
+	for i := range dst.Devices.Disks {
+		d := &dst.Devices.Disks[i]
+		if d.Address != nil || d.Target == nil {
+			continue
+		}
+		for _, o := range old.Devices.Disks {
+			if o.Target != nil && o.Target.Dev == d.Target.Dev && o.Target.Bus == d.Target.Bus && o.Address != nil {
+				d.Address = o.Address
+			}
+		}
+	}
+	for i := range dst.Devices.Interfaces {
+		n := &dst.Devices.Interfaces[i]
+		if n.Address != nil || n.MAC == nil {
+			continue
+		}
+		for _, o := range old.Devices.Interfaces {
+			if o.MAC != nil && strings.EqualFold(o.MAC.Address, n.MAC.Address) && o.Address != nil {
+				n.Address = o.Address
+			}
+		}
+	}
+}
+
+// diskAlias and interfaceAlias return the alias libvirt gave the i-th disk
+// or NIC of a running domain ("virtio-disk1", "net0"), by which it can be
+// detached and by which the DEVICE_REMOVED event names it.
+func diskAlias(live *libvirtxml.Domain, i int) string {
+	if live.Devices == nil || i >= len(live.Devices.Disks) || live.Devices.Disks[i].Alias == nil {
+		return ""
+	}
+	return live.Devices.Disks[i].Alias.Name
+}
+
+func interfaceAlias(live *libvirtxml.Domain, i int) string {
+	if live.Devices == nil || i >= len(live.Devices.Interfaces) || live.Devices.Interfaces[i].Alias == nil {
+		return ""
+	}
+	return live.Devices.Interfaces[i].Alias.Name
+}
+
+// hasAlias reports whether a running domain has a disk or NIC with alias.
+func hasAlias(live *libvirtxml.Domain, alias string) bool {
+	if live.Devices == nil {
+		return false
+	}
+	for _, d := range live.Devices.Disks {
+		if d.Alias != nil && d.Alias.Name == alias {
+			return true
+		}
+	}
+	for _, n := range live.Devices.Interfaces {
+		if n.Alias != nil && n.Alias.Name == alias {
+			return true
+		}
+	}
+	return false
+}
+
+// agentConnected reports whether a running domain's guest agent channel is
+// there and a guest agent holds it open: asking an agent that is not
+// there costs libvirt's agent timeout (5 s) per call.
+func agentConnected(live *libvirtxml.Domain) bool {
+	if live == nil || live.Devices == nil {
+		return false
+	}
+	for _, ch := range live.Devices.Channels {
+		if t := ch.Target; t != nil && t.VirtIO != nil && t.VirtIO.Name == guestAgentChannel {
+			return t.VirtIO.State == "connected"
+		}
+	}
+	return false
+}
+
+// hotplugDiskXML and hotplugInterfaceXML render the i-th disk or NIC of a
+// persistent definition as the device XML to plug into the running domain.
+// The definition is libvirt's own reading of what domainFromSpec rendered
+// (so there is one renderer), taken after the define because only then
+// does a new NIC have the MAC libvirt generated for it: the live device
+// must get the same one. withAddress keeps the slot the definition gave the
+// device, so that it keeps its name in the guest across the next boot;
+// without it the running domain picks a free slot.
+func hotplugDiskXML(def *libvirtxml.Domain, i int, withAddress bool) (string, error) {
+	d := def.Devices.Disks[i]
+	if !withAddress {
+		d.Address = nil
+	}
+	return d.Marshal()
+}
+
+func hotplugInterfaceXML(def *libvirtxml.Domain, i int, withAddress bool) (string, error) {
+	n := def.Devices.Interfaces[i]
+	if !withAddress {
+		n.Address = nil
+	}
+	return n.Marshal()
 }

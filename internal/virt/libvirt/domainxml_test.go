@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -272,7 +273,7 @@ func TestSpecFromDomainForeign(t *testing.T) {
 <graphics type='vnc' port='5900' autoport='yes' listen='0.0.0.0'/></devices></domain>`,
 			check: func(t *testing.T, s virt.MachineSpec) {
 				want := virt.InterfaceSpec{Type: virt.InterfaceNetwork, Network: "default", Model: "virtio", MAC: "52:54:00:ab:00:01", Device: "vnet7"}
-				if s.Interfaces[0] != want {
+				if !reflect.DeepEqual(s.Interfaces[0], want) {
 					t.Errorf("interface = %+v, want %+v", s.Interfaces[0], want)
 				}
 				if s.VCPU != 2 || s.MaxVCPU != 4 || s.MemoryMiB != 256 || s.MaxMemoryMiB != 512 {
@@ -312,5 +313,211 @@ func TestSpecFromDomainErrors(t *testing.T) {
 				t.Fatal("specFromDomain accepted it")
 			}
 		})
+	}
+}
+
+// goldenLive is the machine of testdata/libvirt-live.xml, captured by
+// TestMachineAddresses under -update.
+func goldenLive() virt.MachineSpec {
+	return goldenLiveSpec(goldenName, goldenUUID, goldenWorkDir, goldenLiveNetwork, goldenLiveKernel,
+		[3]string{goldenMACNet, goldenMACUser, goldenMACBridge}).WithDefaults()
+}
+
+func readGoldenDomain(t *testing.T, name string) *libvirtxml.Domain {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dom libvirtxml.Domain
+	if err := dom.Unmarshal(string(raw)); err != nil {
+		t.Fatalf("unmarshal %s: %v", name, err)
+	}
+	return &dom
+}
+
+// The running machine's definition, as libvirt 9.0 reports it, reads back
+// as the spec it was defined from: aliases, PCI addresses, the network's
+// bridge and port, the agent socket, the qcow2 backing chain, CPU features
+// and the security label stay out; only the tap names come in.
+func TestSpecFromLibvirtLiveXML(t *testing.T) {
+	live := readGoldenDomain(t, "libvirt-live.xml")
+	inactive := readGoldenDomain(t, "libvirt-live-inactive.xml")
+	for _, added := range []string{"<alias", "portid=", "<backingStore", "state='disconnected'", "<seclabel", "vnet1"} {
+		if raw, _ := os.ReadFile(filepath.Join("testdata", "libvirt-live.xml")); !strings.Contains(string(raw), added) {
+			t.Errorf("captured live XML lacks %s: not what libvirt returns", added)
+		}
+	}
+	want := goldenLive()
+	got, err := specFromDomain(inactive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("spec from the persistent XML:\n got %+v\nwant %+v", got, want)
+	}
+	got, err = specFromDomain(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Interfaces[0].Device, want.Interfaces[2].Device = "vnet0", "vnet1"
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("spec from the live XML:\n got %+v\nwant %+v", got, want)
+	}
+
+	r := &domainRead{spec: want, inactive: inactive, live: live}
+	if p := pendingRestart(r); p != nil {
+		t.Errorf("pendingRestart of an unchanged running machine = %v", p)
+	}
+	if agentConnected(live) {
+		t.Error("agent reported connected; the channel says disconnected")
+	}
+	if diskAlias(live, 1) != "virtio-disk1" || interfaceAlias(live, 2) != "net2" || !hasAlias(live, "net1") || hasAlias(live, "net3") {
+		t.Error("aliases not found where the live XML has them")
+	}
+}
+
+// What the persistent definition has and the running machine not: only
+// what a restart applies is pending.
+func TestPendingRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		modify func(*libvirtxml.Domain)
+		want   []string
+	}{
+		{"nothing", func(*libvirtxml.Domain) {}, nil},
+		{"cmdline", func(d *libvirtxml.Domain) { d.OS.Cmdline = "console=ttyS0 quiet" }, []string{"boot.cmdline"}},
+		{"memory within max: live", func(d *libvirtxml.Domain) { d.CurrentMemory.Value = 393216 }, nil},
+		{"max memory and model", func(d *libvirtxml.Domain) {
+			d.Memory.Value = 1048576
+			d.Devices.Interfaces[0].Model.Type = "e1000"
+		}, []string{"max_memory", "interfaces[0].model"}},
+		{"a disk gone: live", func(d *libvirtxml.Domain) { d.Devices.Disks = d.Devices.Disks[:1] }, nil},
+		{"type", func(d *libvirtxml.Domain) { d.Type = "kvm" }, []string{"type"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inactive := readGoldenDomain(t, "libvirt-live-inactive.xml")
+			tc.modify(inactive)
+			r := &domainRead{inactive: inactive, live: readGoldenDomain(t, "libvirt-live.xml")}
+			if got := pendingRestart(r); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("pendingRestart = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAgentConnected(t *testing.T) {
+	live := readGoldenDomain(t, "libvirt-live.xml")
+	live.Devices.Channels[0].Target.VirtIO.State = "connected"
+	if !agentConnected(live) {
+		t.Error("a connected agent channel not seen")
+	}
+	if agentConnected(nil) {
+		t.Error("a stopped machine has no agent")
+	}
+}
+
+// Devices to hot-plug come out of the persistent definition: with its PCI
+// slot, or without one for the running domain to choose.
+func TestHotplugXML(t *testing.T) {
+	def := readGoldenDomain(t, "libvirt-live-inactive.xml")
+	for _, tc := range []struct {
+		name   string
+		render func(bool) (string, error)
+		want   []string
+	}{
+		{"disk", func(a bool) (string, error) { return hotplugDiskXML(def, 1, a) },
+			[]string{`<disk type="file" device="disk">`, `<target dev="vdb" bus="virtio">`, `<readonly>`}},
+		{"interface", func(a bool) (string, error) { return hotplugInterfaceXML(def, 2, a) },
+			[]string{`<interface type="bridge">`, `<mac address="` + goldenMACBridge + `">`, `<source bridge="lxcbr0">`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			with, err := tc.render(true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			without, err := tc.render(false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(with, w) || !strings.Contains(without, w) {
+					t.Errorf("device XML lacks %s:\n%s", w, with)
+				}
+			}
+			if !strings.Contains(with, `<address type="pci"`) || strings.Contains(without, "<address") {
+				t.Errorf("address kept or dropped wrongly:\n%s\n%s", with, without)
+			}
+		})
+	}
+	if def.Devices.Disks[1].Address == nil {
+		t.Fatal("rendering for hot-plug changed the definition it came from")
+	}
+}
+
+// A redefinition keeps the slots of the disks and NICs that stay.
+func TestKeepDeviceAddresses(t *testing.T) {
+	old := readGoldenDomain(t, "libvirt-live-inactive.xml")
+	spec := goldenLive()
+	// The user-mode NIC goes; the others keep their slots, although they
+	// would now be numbered differently.
+	spec.Interfaces = []virt.InterfaceSpec{spec.Interfaces[0], spec.Interfaces[2]}
+	dst := domainFromSpec(spec, nil)
+	keepDeviceAddresses(dst, old)
+	for i, want := range []*libvirtxml.DomainAddress{old.Devices.Disks[0].Address, old.Devices.Disks[1].Address} {
+		if !reflect.DeepEqual(dst.Devices.Disks[i].Address, want) {
+			t.Errorf("disk %d address %+v, want %+v", i, dst.Devices.Disks[i].Address, want)
+		}
+	}
+	for i, j := range []int{0, 2} {
+		if !reflect.DeepEqual(dst.Devices.Interfaces[i].Address, old.Devices.Interfaces[j].Address) {
+			t.Errorf("NIC %d address %+v, want that of old NIC %d", i, dst.Devices.Interfaces[i].Address, j)
+		}
+	}
+	// A new NIC gets none: libvirt picks.
+	spec.Interfaces = append(spec.Interfaces, virt.InterfaceSpec{Type: virt.InterfaceUser, MAC: "52:54:00:00:00:99"})
+	dst = domainFromSpec(spec.WithDefaults(), nil)
+	keepDeviceAddresses(dst, old)
+	if dst.Devices.Interfaces[2].Address != nil {
+		t.Errorf("a new NIC got address %+v", dst.Devices.Interfaces[2].Address)
+	}
+}
+
+// libvirt groups a definition's disks by bus; the metadata brings the
+// spec's order back. Without complete metadata libvirt's order stays, with
+// the boot disk first.
+func TestDiskOrder(t *testing.T) {
+	spec := virt.MachineSpec{Name: "m", Disks: []virt.DiskSpec{
+		{Path: "/a", Format: virt.FormatRaw},
+		{Path: "/b", Format: virt.FormatRaw, Bus: virt.BusSATA},
+		{Path: "/c", Format: virt.FormatRaw},
+	}}.WithDefaults()
+	libvirtOrder := func(dom *libvirtxml.Domain, order ...int) {
+		d := dom.Devices.Disks
+		dom.Devices.Disks = nil
+		for _, i := range order {
+			dom.Devices.Disks = append(dom.Devices.Disks, d[i])
+		}
+	}
+	dom := domainFromSpec(spec, nil)
+	libvirtOrder(dom, 0, 2, 1) // vda, vdb, sda: as libvirt stores it
+	got, err := specFromDomain(dom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Disks, spec.Disks) {
+		t.Fatalf("disks read back %+v, want the spec's order %+v", got.Disks, spec.Disks)
+	}
+
+	// The boot disk somewhere else, metadata stale: boot disk first.
+	dom = domainFromSpec(spec, nil)
+	libvirtOrder(dom, 2, 1, 0)
+	dom.Devices.Disks[1].Source.File.File = "/edited"
+	got, err = specFromDomain(dom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if paths := []string{got.Disks[0].Path, got.Disks[1].Path, got.Disks[2].Path}; !slices.Equal(paths, []string{"/a", "/c", "/edited"}) {
+		t.Fatalf("disks read back in order %v, want the boot disk first, then libvirt's order", paths)
 	}
 }

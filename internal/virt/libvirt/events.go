@@ -2,121 +2,284 @@ package libvirt
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 )
 
-// lifecycleWatch is a subscription to libvirt's domain lifecycle events
-// (defined, started, stopped, ...) for one domain.
-type lifecycleWatch struct {
-	events <-chan golibvirt.DomainEventLifecycleMsg
-	stop   context.CancelFunc
-	uuid   golibvirt.UUID
+// Domain events reach the callers that wait for something (a machine to
+// stop, a device to go) through one hub per connection. libvirtd takes one
+// registration per kind of event per connection and refuses a second with
+// "event callback already tracked"; go-libvirt registers without a domain
+// filter and, unlike libvirt's own C client, does not share a registration
+// among its callers. So with one connection shared by every resource (and
+// Terraform's parallelism of 10), each kind is subscribed once, when first
+// needed, and stays subscribed while the connection lives; the hub hands
+// each event to the watches of its domain. Unsubscribing when the last
+// watch ends would race with the next subscription (go-libvirt deregisters
+// in the background), for events nobody reads: the hub drops those.
+
+// hubs maps each live connection to its hub. An entry goes when its
+// connection does (see eventHub.streamEnded).
+var hubs sync.Map // *golibvirt.Libvirt → *eventHub
+
+// eventHub fans one connection's domain events out to watches.
+type eventHub struct {
+	lv *golibvirt.Libvirt
+
+	mu         sync.Mutex
+	subscribed map[golibvirt.DomainEventID]bool
+	watches    map[*domainWatch]struct{}
 }
 
-// watchLifecycle subscribes to dom's lifecycle events. libvirt sends events
-// for every domain on the connection; next filters them.
-func (c *Client) watchLifecycle(ctx context.Context, dom golibvirt.Domain) (*lifecycleWatch, error) {
-	// The subscription ends when Close says so, not when ctx does, so
-	// that Close can always drain it (see there).
-	subCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var events <-chan golibvirt.DomainEventLifecycleMsg
+func hubFor(lv *golibvirt.Libvirt) *eventHub {
+	h, _ := hubs.LoadOrStore(lv, &eventHub{
+		lv:         lv,
+		subscribed: map[golibvirt.DomainEventID]bool{},
+		watches:    map[*domainWatch]struct{}{},
+	})
+	return h.(*eventHub)
+}
+
+// watchBuffer is how many events a watch holds for its reader. The events
+// only say when to look at the domain again, so when the reader lags, the
+// hub drops what does not fit: the reader has that many looks ahead of it.
+const watchBuffer = 16
+
+// domainWatch receives the events of some kinds for one domain.
+type domainWatch struct {
+	hub    *eventHub
+	uuid   golibvirt.UUID
+	ids    []golibvirt.DomainEventID
+	events chan any
+	// ended is closed when the stream of one of the watched kinds ended
+	// (the connection dropped): the watch sees nothing from then on.
+	ended   chan struct{}
+	endOnce sync.Once
+}
+
+// add registers w with the hub, subscribing to the kinds not yet
+// subscribed on this connection.
+func (h *eventHub) add(w *domainWatch) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, id := range w.ids {
+		if h.subscribed[id] {
+			continue
+		}
+		// The subscription is the connection's, not the caller's: it ends
+		// when the connection does.
+		ch, err := h.lv.SubscribeEvents(context.Background(), id, nil)
+		if err != nil {
+			if len(h.subscribed) == 0 && len(h.watches) == 0 {
+				// No pump will ever remove a hub without streams.
+				hubs.CompareAndDelete(h.lv, h)
+			}
+			return fmt.Errorf("subscribe to %s events: %w", id, err)
+		}
+		h.subscribed[id] = true
+		go h.pump(id, ch)
+	}
+	h.watches[w] = struct{}{}
+	return nil
+}
+
+func (h *eventHub) remove(w *domainWatch) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.watches, w)
+}
+
+// pump hands the events of one kind to the watches, until the stream ends.
+func (h *eventHub) pump(id golibvirt.DomainEventID, ch <-chan any) {
+	for ev := range ch {
+		h.deliver(id, ev)
+	}
+	h.streamEnded(id)
+}
+
+func (h *eventHub) deliver(id golibvirt.DomainEventID, ev any) {
+	dom, ok := eventDomain(ev)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.watches {
+		if w.uuid != dom.UUID || !slices.Contains(w.ids, id) {
+			continue
+		}
+		select {
+		case w.events <- ev:
+		default: // see watchBuffer
+		}
+	}
+}
+
+// streamEnded tells the watches of a kind whose stream ended, and forgets
+// the subscription so that the next watch subscribes anew. go-libvirt ends
+// the streams when the connection drops; then the hub goes with it.
+func (h *eventHub) streamEnded(id golibvirt.DomainEventID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subscribed, id)
+	for w := range h.watches {
+		if slices.Contains(w.ids, id) {
+			w.end()
+		}
+	}
+	if h.lv != nil && !h.lv.IsConnected() {
+		hubs.CompareAndDelete(h.lv, h)
+	}
+}
+
+func (w *domainWatch) end() { w.endOnce.Do(func() { close(w.ended) }) }
+
+// watchDomain subscribes to the given kinds of events of dom.
+func (c *Client) watchDomain(ctx context.Context, dom golibvirt.Domain, ids ...golibvirt.DomainEventID) (*domainWatch, error) {
+	w := &domainWatch{uuid: dom.UUID, ids: ids, events: make(chan any, watchBuffer), ended: make(chan struct{})}
 	err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
-		var err error
-		events, err = lv.LifecycleEvents(subCtx)
-		return err
+		w.hub = hubFor(lv)
+		return w.hub.add(w)
 	})
 	if err != nil {
-		stop()
-		return nil, fmt.Errorf("subscribe to lifecycle events: %w", err)
+		return nil, err
 	}
-	return &lifecycleWatch{events: events, stop: stop, uuid: dom.UUID}, nil
+	return w, nil
 }
 
-// Close ends the subscription. go-libvirt forwards each event with a
-// blocking send on an unbuffered channel and only notices the cancel between
-// sends, so the channel is drained until go-libvirt closes it; otherwise an
-// event arriving after the wait would block its goroutine for ever and the
-// callback would never be deregistered.
-func (w *lifecycleWatch) Close() {
-	w.stop()
-	go func() {
-		for range w.events {
-		}
-	}()
+// Close ends the watch. Nothing is sent to it afterwards.
+func (w *domainWatch) Close() {
+	if w.hub != nil {
+		w.hub.remove(w)
+	}
 }
-
-// closedLifecycleEvents stands in for a subscription that is already over.
-var closedLifecycleEvents = func() <-chan golibvirt.DomainEventLifecycleMsg {
-	ch := make(chan golibvirt.DomainEventLifecycleMsg)
-	close(ch)
-	return ch
-}()
 
 // next waits for the next event of the watched domain. ok is false when the
 // stream ended, which happens when the connection to libvirtd drops.
-func (w *lifecycleWatch) next(ctx context.Context) (ev golibvirt.DomainEventLifecycleMsg, ok bool, err error) {
-	for {
-		select {
-		case ev, ok := <-w.events:
-			if !ok {
-				return ev, false, nil
-			}
-			if ev.Dom.UUID == w.uuid {
-				return ev, true, nil
-			}
-		case <-ctx.Done():
-			return ev, false, ctx.Err()
-		}
+func (w *domainWatch) next(ctx context.Context) (ev any, ok bool, err error) {
+	select {
+	case ev := <-w.events:
+		return ev, true, nil
+	case <-w.ended:
+		return nil, false, nil
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
 	}
 }
 
-// awaitDomainState runs trigger (which asks libvirt to change the domain's
-// state) and waits until done holds for the domain's state or ctx ends.
+// endedWatch stands in for a watch whose connection is gone.
+func endedWatch() *domainWatch {
+	w := &domainWatch{ended: make(chan struct{})}
+	w.end()
+	return w
+}
+
+// eventDomain returns the domain an event from SubscribeEvents is about.
+func eventDomain(ev any) (golibvirt.Domain, bool) {
+	switch ev := ev.(type) {
+	case *golibvirt.DomainEventCallbackLifecycleMsg:
+		return ev.Msg.Dom, true
+	case *golibvirt.DomainEventCallbackDeviceRemovedMsg:
+		return ev.Msg.Dom, true
+	case *golibvirt.DomainEventCallbackDeviceRemovalFailedMsg:
+		return ev.Dom, true
+	case *golibvirt.DomainEventCallbackBalloonChangeMsg:
+		return ev.Msg.Dom, true
+	}
+	return golibvirt.Domain{}, false
+}
+
+// awaitEvents is the waiting loop shared by awaitDomainState and
+// awaitDeviceRemoval: it watches dom's events of the given kinds, runs
+// trigger (the call that asks libvirt for a change; nil for none), and
+// calls check after the trigger and after every event of the domain until
+// check reports done or an error, or ctx ends.
 //
-// It subscribes to lifecycle events before trigger runs, so that a change
-// that happens at once is not missed, and reads the state after subscribing
-// and after every event of the domain: the events say when to look, the
-// state read says what is true. When the connection drops, the stream ends;
-// it subscribes again (on the new connection) and reads the state anew, as a
-// stop during the gap would have produced no event for it.
-func (c *Client) awaitDomainState(ctx context.Context, dom golibvirt.Domain, done func(golibvirt.DomainState) bool, trigger func(*golibvirt.Libvirt) error) error {
-	w, err := c.watchLifecycle(ctx, dom)
+// The watch comes before the trigger, so that a change that happens at once
+// is not missed; the events say when to look, check says what is true.
+// When the connection drops, the stream ends; the loop watches again (on
+// the new connection) and checks anew, as a change during the gap would
+// have produced no event for it.
+func (c *Client) awaitEvents(ctx context.Context, dom golibvirt.Domain, ids []golibvirt.DomainEventID,
+	trigger func(*golibvirt.Libvirt) error, check func(ev any) (bool, error)) error {
+	w, err := c.watchDomain(ctx, dom, ids...)
 	if err != nil {
 		return err
 	}
 	defer func() { w.Close() }()
 
 	if trigger != nil {
-		if err := c.call(ctx, trigger); err != nil {
+		if err := c.mutate(ctx, trigger); err != nil {
 			return err
 		}
 	}
+	var ev any
 	for {
-		state, err := c.domainState(ctx, dom)
+		done, err := check(ev)
+		if err != nil || done {
+			return err
+		}
+		var ok bool
+		ev, ok, err = w.next(ctx)
 		if err != nil {
 			return err
 		}
-		if done(state) {
-			return nil
-		}
-		ev, ok, err := w.next(ctx)
-		if err != nil {
-			return fmt.Errorf("waiting for machine %q (%s): %w", dom.Name, machineState(state), err)
-		}
 		if !ok {
-			c.log.Info("lifecycle event stream ended; subscribing again", "name", dom.Name)
+			c.log.Info("domain event stream ended; watching again", "name", dom.Name)
 			w.Close()
-			again, err := c.watchLifecycle(ctx, dom)
+			again, err := c.watchDomain(ctx, dom, ids...)
 			if err != nil {
-				w = &lifecycleWatch{events: closedLifecycleEvents, stop: func() {}}
+				w = endedWatch()
 				return err
 			}
 			w = again
-			continue
 		}
-		c.log.Debug("lifecycle event", "name", dom.Name,
-			"event", golibvirt.DomainEventType(ev.Event), "detail", ev.Detail)
 	}
+}
+
+// awaitDomainState runs trigger (which asks libvirt to change the domain's
+// state) and waits until done holds for the domain's state or ctx ends.
+func (c *Client) awaitDomainState(ctx context.Context, dom golibvirt.Domain, done func(golibvirt.DomainState) bool, trigger func(*golibvirt.Libvirt) error) error {
+	var state golibvirt.DomainState
+	err := c.awaitEvents(ctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, trigger, func(ev any) (bool, error) {
+		if ev, ok := ev.(*golibvirt.DomainEventCallbackLifecycleMsg); ok {
+			c.log.Debug("lifecycle event", "name", dom.Name,
+				"event", golibvirt.DomainEventType(ev.Msg.Event), "detail", ev.Msg.Detail)
+		}
+		var err error
+		state, err = c.domainState(ctx, dom)
+		return err == nil && done(state), err
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("waiting for machine %q (%s): %w", dom.Name, machineState(state), err)
+	}
+	return err
+}
+
+// errDeviceRemovalFailed reports that QEMU told libvirt the guest refused
+// to let a device go.
+var errDeviceRemovalFailed = errors.New("the guest refused to release it")
+
+// awaitDeviceRemoval runs trigger (a detach of the device whose live alias
+// is alias; nil to wait for one asked for earlier) and waits until the
+// running domain no longer has that device, or ctx ends.
+//
+// A live detach is a request to the guest (ACPI PCI hot-unplug): libvirt
+// waits 5 s for the guest to let go and then returns with the request still
+// pending, and reports the removal later with a DEVICE_REMOVED event. The
+// live definition says whether the device is still there; a domain that
+// stopped has no devices left to wait for.
+func (c *Client) awaitDeviceRemoval(ctx context.Context, dom golibvirt.Domain, alias string, trigger func(*golibvirt.Libvirt) error) error {
+	ids := []golibvirt.DomainEventID{golibvirt.DomainEventIDDeviceRemoved, golibvirt.DomainEventIDDeviceRemovalFailed, golibvirt.DomainEventIDLifecycle}
+	return c.awaitEvents(ctx, dom, ids, trigger, func(ev any) (bool, error) {
+		if f, ok := ev.(*golibvirt.DomainEventCallbackDeviceRemovalFailedMsg); ok && f.DevAlias == alias {
+			return false, errDeviceRemovalFailed
+		}
+		present, err := c.liveHasAlias(ctx, dom, alias)
+		return !present, err
+	})
 }
