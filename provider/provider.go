@@ -61,8 +61,9 @@ func (p *virtProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 			"hosts": schema.MapAttribute{
 				MarkdownDescription: "More libvirt hosts for this one provider: a map from a name of your choosing to " +
 					"a libvirt URI. A resource or data source picks one with its `host` attribute; without it, it uses " +
-					"`uri`. `qemu+ssh://` URIs check the host key against `~/.ssh/known_hosts` (or the URI's " +
-					"`known_hosts` parameter) and refuse an unknown one.",
+					"`uri`. SSH host keys are always checked and an unknown one is refused: `qemu+ssh://` checks " +
+					"`~/.ssh/known_hosts` of the user the provider runs as; `qemu+libssh://` also takes a " +
+					"`known_hosts=PATH` parameter. Passwords in URIs are masked in messages and logs.",
 				Optional:    true,
 				ElementType: types.StringType,
 				Validators:  []validator.Map{mapvalidator.ValueStringsAre(validators.LibvirtURI()), mapvalidator.KeysAre(validators.HostName())},
@@ -111,6 +112,7 @@ func (p *virtProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 
 func (p *virtProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
+		newNetworkResource,
 		newPoolResource,
 		newVolumeResource,
 	}
@@ -119,6 +121,7 @@ func (p *virtProvider) Resources(context.Context) []func() resource.Resource {
 func (p *virtProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		newHostDataSource,
+		newNetworkDataSource,
 		newVolumeDataSource,
 	}
 }

@@ -76,6 +76,12 @@ type NetworkBackend interface {
 	// CreateNetwork defines and starts a network and sets its autostart.
 	CreateNetwork(ctx context.Context, spec NetworkSpec) (*NetworkSpec, error)
 	Network(ctx context.Context, name string) (*NetworkSpec, error)
+	NetworkByUUID(ctx context.Context, uuid string) (*NetworkSpec, error)
+	ListNetworks(ctx context.Context) ([]string, error)
+	// StartNetwork starts a stopped network; SetNetworkAutostart changes
+	// autostart without touching the running network.
+	StartNetwork(ctx context.Context, name string) error
+	SetNetworkAutostart(ctx context.Context, name string, autostart bool) error
 	DeleteNetwork(ctx context.Context, name string) error
 	Leases(ctx context.Context, network string) ([]Lease, error)
 }

@@ -45,6 +45,10 @@ func (s NetworkSpec) Validate() error {
 			es.add("domain", "is not available in %s mode", NetworkBridge)
 		}
 	} else {
+		if len(s.Addresses) == 0 && (s.Mode == NetworkNAT || s.Mode == NetworkRoute) {
+			// libvirt refuses to define it: what it forwards is the subnet.
+			es.add("addresses", "must hold at least one address in %s mode: the network forwards that subnet", s.Mode)
+		}
 		checkNetworkAddresses(&es, s.Addresses)
 		if s.DHCP && len(s.Addresses) == 0 {
 			es.add("dhcp", "needs at least one address to serve leases from")

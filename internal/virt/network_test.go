@@ -26,7 +26,10 @@ func TestNetworkSpecValidate(t *testing.T) {
 		want []string
 	}{
 		{"valid", ok, func(s *NetworkSpec) {}, nil},
-		{"no addresses", ok, func(s *NetworkSpec) { s.Addresses = nil; s.DHCP = false }, nil},
+		{"isolated without addresses", ok, func(s *NetworkSpec) { s.Mode = NetworkIsolated; s.Addresses = nil; s.DHCP = false }, nil},
+		{"nat without addresses", ok, func(s *NetworkSpec) { s.Addresses = nil; s.DHCP = false }, []string{"addresses"}},
+		{"route without addresses", ok, func(s *NetworkSpec) { s.Mode = NetworkRoute; s.Addresses = nil; s.DHCP = false }, []string{"addresses"}},
+		{"nat ipv6 only", ok, func(s *NetworkSpec) { s.Addresses = []string{"fd00:17:3::1/64"} }, nil},
 		{"isolated", ok, func(s *NetworkSpec) { s.Mode = NetworkIsolated }, nil},
 		{"route", ok, func(s *NetworkSpec) { s.Mode = NetworkRoute }, nil},
 		{"named bridge", ok, func(s *NetworkSpec) { s.Bridge = "vtbr0" }, nil},
@@ -50,7 +53,7 @@ func TestNetworkSpecValidate(t *testing.T) {
 		{"slash32", ok, func(s *NetworkSpec) { s.Addresses = []string{"10.17.3.1/32"} }, []string{"addresses[0]"}},
 		{"v6 network address", ok, func(s *NetworkSpec) { s.Addresses = []string{"fd00:17:3::/64"} }, []string{"addresses[0]"}},
 		{"v6 last address is a host", ok, func(s *NetworkSpec) { s.Addresses = []string{"fd00:17:3::ffff/112"} }, nil},
-		{"dhcp without address", ok, func(s *NetworkSpec) { s.Addresses = nil }, []string{"dhcp"}},
+		{"dhcp without address", ok, func(s *NetworkSpec) { s.Mode = NetworkIsolated; s.Addresses = nil }, []string{"dhcp"}},
 		{"domain trailing dot", ok, func(s *NetworkSpec) { s.Domain = "vt.example." }, []string{"domain"}},
 		{"domain underscore", ok, func(s *NetworkSpec) { s.Domain = "v_t" }, []string{"domain"}},
 		{"domain hyphen", ok, func(s *NetworkSpec) { s.Domain = "-vt" }, []string{"domain"}},

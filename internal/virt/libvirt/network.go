@@ -2,9 +2,14 @@ package libvirt
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -29,26 +34,62 @@ func (c *Client) CreateNetwork(ctx context.Context, spec virt.NetworkSpec) (*vir
 	}
 	var out *virt.NetworkSpec
 	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
-		// Define with a taken name fails with a generic code, and one with
-		// the same UUID would silently redefine: ask first.
-		if _, err := lv.NetworkLookupByName(spec.Name); err == nil {
-			return virt.ExistsError("network", spec.Name)
-		} else if !isNotFoundCode(err) {
-			return wrap(err, "look up", "network", spec.Name)
-		}
-		nw, err := lv.NetworkDefineXML(doc)
-		if err != nil {
-			return wrap(err, "define", "network", spec.Name)
-		}
-		if err := startNetwork(lv, nw, spec.Autostart); err != nil {
+		for attempt := 1; ; attempt++ {
+			nw, err := defineNetwork(lv, spec.Name, doc)
+			if err != nil {
+				return err
+			}
+			err = startNetwork(lv, nw, spec.Autostart)
+			if err == nil {
+				c.log.Debug("network created", "network", spec.Name, "mode", spec.Mode)
+				out, err = readNetwork(lv, nw)
+				return err
+			}
 			c.undefineNetwork(lv, nw)
-			return err
+			// A bridge name libvirt chose can still be taken by a network
+			// another client defined at the same moment; defining again
+			// picks another.
+			if spec.Bridge != "" || attempt == maxBridgeNameAttempts || !isInterfaceExists(err) {
+				return err
+			}
+			c.log.Debug("bridge name libvirt chose was taken meanwhile; defining again", "network", spec.Name, "error", err)
 		}
-		c.log.Debug("network created", "network", spec.Name, "mode", spec.Mode)
-		out, err = readNetwork(lv, nw)
-		return err
 	})
 	return out, err
+}
+
+// networkDefineMu serializes this process's network definitions. libvirt
+// names the bridge of a network defined without one (virbrN) by looking at
+// the networks already defined, and two definitions at once can get the
+// same name, which the second start then fails on ("File exists").
+var networkDefineMu sync.Mutex
+
+// maxBridgeNameAttempts bounds the re-definitions when clients outside this
+// process race for the same automatic bridge name.
+const maxBridgeNameAttempts = 5
+
+func defineNetwork(lv *golibvirt.Libvirt, name, doc string) (golibvirt.Network, error) {
+	networkDefineMu.Lock()
+	defer networkDefineMu.Unlock()
+	// Define with a taken name fails with a generic code, and one with the
+	// same UUID would silently redefine: ask first.
+	if _, err := lv.NetworkLookupByName(name); err == nil {
+		return golibvirt.Network{}, virt.ExistsError("network", name)
+	} else if !isNotFoundCode(err) {
+		return golibvirt.Network{}, wrap(err, "look up", "network", name)
+	}
+	nw, err := lv.NetworkDefineXML(doc)
+	if err != nil {
+		return golibvirt.Network{}, wrap(err, "define", "network", name)
+	}
+	return nw, nil
+}
+
+// isInterfaceExists reports libvirt's failure to create a host interface
+// that is already there; libvirt passes on only the errno's text.
+func isInterfaceExists(err error) bool {
+	return golibvirt.ErrorNumber(libvirtCode(err)) == golibvirt.ErrSystemError &&
+		strings.Contains(strings.ToLower(err.Error()), syscall.EEXIST.Error())
 }
 
 func startNetwork(lv *golibvirt.Libvirt, nw golibvirt.Network, autostart bool) error {
@@ -244,6 +285,97 @@ func defaultPrefix(a netip.Addr) int {
 	default:
 		return 24
 	}
+}
+
+// NetworkByUUID reads the network with that UUID (in its usual 36-character
+// form) back into a spec.
+func (c *Client) NetworkByUUID(ctx context.Context, uuid string) (*virt.NetworkSpec, error) {
+	u, err := parseNetworkUUID(uuid)
+	if err != nil {
+		return nil, err
+	}
+	var out *virt.NetworkSpec
+	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		nw, err := lv.NetworkLookupByUUID(u)
+		if err != nil {
+			return wrap(err, "look up", "network with UUID", uuid)
+		}
+		out, err = readNetwork(lv, nw)
+		return err
+	})
+	return out, err
+}
+
+// parseNetworkUUID accepts the dashed hexadecimal form libvirt prints.
+func parseNetworkUUID(s string) (golibvirt.UUID, error) {
+	var u golibvirt.UUID
+	h := strings.ReplaceAll(s, "-", "")
+	if len(s) != 36 || len(h) != 32 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, fmt.Errorf("%q is not a UUID such as 0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11", s)
+	}
+	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
+		return u, fmt.Errorf("%q is not a UUID: %w", s, err)
+	}
+	return u, nil
+}
+
+// ListNetworks names every network of the host, active or not, sorted.
+func (c *Client) ListNetworks(ctx context.Context) ([]string, error) {
+	var names []string
+	err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		nets, _, err := lv.ConnectListAllNetworks(1, 0)
+		if err != nil {
+			return err
+		}
+		for _, n := range nets {
+			names = append(names, n.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// StartNetwork starts a defined network; one that already runs is left as
+// it is.
+func (c *Client) StartNetwork(ctx context.Context, name string) error {
+	return c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		nw, err := lv.NetworkLookupByName(name)
+		if err != nil {
+			return wrap(err, "look up", "network", name)
+		}
+		active, err := lv.NetworkIsActive(nw)
+		if err != nil {
+			return wrap(err, "get state of", "network", name)
+		}
+		if active == 1 {
+			return nil
+		}
+		if err := lv.NetworkCreate(nw); err != nil {
+			return wrap(err, "start", "network", name)
+		}
+		c.log.Debug("network started", "network", name)
+		return nil
+	})
+}
+
+// SetNetworkAutostart says whether libvirtd starts the network when it
+// starts itself. It takes effect at once and needs no restart of the network.
+func (c *Client) SetNetworkAutostart(ctx context.Context, name string, autostart bool) error {
+	return c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		nw, err := lv.NetworkLookupByName(name)
+		if err != nil {
+			return wrap(err, "look up", "network", name)
+		}
+		var v int32
+		if autostart {
+			v = 1
+		}
+		return wrap(lv.NetworkSetAutostart(nw, v), "set autostart of", "network", name)
+	})
 }
 
 // DeleteNetwork stops the network when it runs and removes its definition.

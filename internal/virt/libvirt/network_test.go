@@ -15,8 +15,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	golibvirt "github.com/digitalocean/go-libvirt"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/virtforge/terraform-provider-virt/internal/testenv"
@@ -419,4 +421,151 @@ func TestCreateNetworkRejectsBadSpec(t *testing.T) {
 	c := newTestClient(t)
 	_, err := c.CreateNetwork(context.Background(), virt.NetworkSpec{Name: testenv.Name(t, "lv-net"), Mode: virt.NetworkBridge})
 	checkSpecField(t, "bridge mode without bridge", err, "bridge")
+}
+
+func TestParseNetworkUUID(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11", true},
+		{"0B3E1C1E-4B5A-4C7E-9D33-0A8F2F3E6C11", true},
+		{"0b3e1c1e4b5a4c7e9d330a8f2f3e6c11", false}, // libvirt accepts it; names may look like it
+		{"0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c1", false},
+		{"0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c1g", false},
+		{"0b3e1c1e-4b5a4-c7e-9d33-0a8f2f3e6c11", false},
+		{"default", false},
+	} {
+		u, err := parseNetworkUUID(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("parseNetworkUUID(%q) = %x, %v; want ok=%v", tc.in, u, err, tc.ok)
+		}
+		if tc.ok && u[0] != 0x0b || tc.ok && u[15] != 0x11 {
+			t.Errorf("parseNetworkUUID(%q) = %x", tc.in, u)
+		}
+	}
+}
+
+// A network stopped and its autostart changed out of band is brought back
+// by StartNetwork and SetNetworkAutostart, each without touching the other;
+// NetworkByUUID and ListNetworks find it.
+func TestNetworkStartAutostartLookup(t *testing.T) {
+	c := newTestClient(t)
+	ctx := context.Background()
+	_, n := freeSubnet(t)
+	want := virt.NetworkSpec{Name: testenv.Name(t, "lv-net"), Mode: virt.NetworkIsolated,
+		Addresses: []string{fmt.Sprintf("10.251.%d.1/24", n)}, DHCP: true}
+	removeNetworkAtEnd(t, c, want.Name)
+	got, err := c.CreateNetwork(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	byUUID, err := c.NetworkByUUID(ctx, got.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(byUUID, got) {
+		t.Errorf("by UUID %+v\nby name %+v", *byUUID, *got)
+	}
+	_, err = c.NetworkByUUID(ctx, "00000000-0000-4000-8000-00000000f00d")
+	checkNotFound(t, "network with unknown UUID", err)
+	if _, err := c.NetworkByUUID(ctx, want.Name); err == nil || errors.Is(err, virt.ErrNotFound) {
+		t.Errorf("NetworkByUUID(name) = %v; want an error that is not ErrNotFound", err)
+	}
+
+	names, err := c.ListNetworks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(names, want.Name) || !slices.IsSorted(names) {
+		t.Errorf("ListNetworks = %v; want it sorted and holding %s", names, want.Name)
+	}
+
+	runTool(t, "virsh", "-c", testenv.URI(), "net-destroy", want.Name)
+	if s, err := c.Network(ctx, want.Name); err != nil || s.Active {
+		t.Fatalf("after net-destroy: %+v, %v; want inactive", s, err)
+	}
+	// Leases of a stopped network are an empty list, not an error: the
+	// data source reads networks such as libvirt's inactive default.
+	if leases, err := c.Leases(ctx, want.Name); err != nil || leases == nil || len(leases) != 0 {
+		t.Errorf("leases of a stopped network = %#v, %v; want an empty list", leases, err)
+	}
+	if err := c.SetNetworkAutostart(ctx, want.Name, true); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Network(ctx, want.Name)
+	if err != nil || !s.Autostart || s.Active {
+		t.Fatalf("after autostart on: %+v, %v; want autostart and still stopped", s, err)
+	}
+	if err := c.StartNetwork(ctx, want.Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartNetwork(ctx, want.Name); err != nil {
+		t.Errorf("starting a running network: %v", err)
+	}
+	if err := c.SetNetworkAutostart(ctx, want.Name, false); err != nil {
+		t.Fatal(err)
+	}
+	s, err = c.Network(ctx, want.Name)
+	if err != nil || s.Autostart || !s.Active {
+		t.Fatalf("after start, autostart off: %+v, %v; want running without autostart", s, err)
+	}
+	if _, ok := hostAddrs(t, s.Bridge); !ok {
+		t.Errorf("bridge %s is not on the host after start", s.Bridge)
+	}
+
+	if err := c.DeleteNetwork(ctx, want.Name); err != nil {
+		t.Fatal(err)
+	}
+	checkNotFound(t, "start deleted network", c.StartNetwork(ctx, want.Name))
+	checkNotFound(t, "autostart of deleted network", c.SetNetworkAutostart(ctx, want.Name, true))
+}
+
+// Ten networks created at once over one connection, as Terraform's default
+// parallelism does, each get a bridge of their own: libvirt alone hands
+// the same virbrN to concurrent definitions.
+func TestCreateNetworksConcurrently(t *testing.T) {
+	c := newTestClient(t)
+	ctx := context.Background()
+	subnets := map[byte]bool{}
+	for len(subnets) < 10 {
+		_, n := freeSubnet(t)
+		subnets[n] = true
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	bridges := map[string]string{}
+	for n := range subnets {
+		name := testenv.Name(t, "lv-net")
+		removeNetworkAtEnd(t, c, name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := c.CreateNetwork(ctx, virt.NetworkSpec{Name: name, Mode: virt.NetworkIsolated,
+				Addresses: []string{fmt.Sprintf("10.251.%d.1/24", n)}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if other, ok := bridges[got.Bridge]; ok {
+				t.Errorf("networks %s and %s both have bridge %s", other, name, got.Bridge)
+			}
+			bridges[got.Bridge] = name
+		}()
+	}
+	wg.Wait()
+}
+
+func TestIsInterfaceExists(t *testing.T) {
+	exists := golibvirt.Error{Code: uint32(golibvirt.ErrSystemError), Message: "error creating bridge interface virbr3: File exists"}
+	if !isInterfaceExists(fmt.Errorf("start network %q: %w", "n", exists)) {
+		t.Error("libvirt's EEXIST on a bridge is not recognised")
+	}
+	other := golibvirt.Error{Code: uint32(golibvirt.ErrInternalError), Message: "Network is already in use by interface virbr1"}
+	if isInterfaceExists(other) {
+		t.Error("a subnet clash is taken for a bridge name clash")
+	}
 }
