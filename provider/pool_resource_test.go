@@ -32,8 +32,9 @@ import (
 func init() {
 	resource.AddTestSweepers("virt_pool", &resource.Sweeper{
 		Name: "virt_pool",
-		// A pool goes only once its volumes have.
-		Dependencies: []string{"virt_volume"},
+		// A pool goes only once its volumes have, and those once the
+		// machines that use them have.
+		Dependencies: []string{"virt_machine", "virt_volume"},
 		F:            sweepPools,
 	})
 }

@@ -35,7 +35,10 @@ import (
 func init() {
 	resource.AddTestSweepers("virt_volume", &resource.Sweeper{
 		Name: "virt_volume",
-		F:    sweepVolumes,
+		// Machines use the volumes: they go first, so that no machine is
+		// left with a definition whose disk was deleted under it.
+		Dependencies: []string{"virt_machine"},
+		F:            sweepVolumes,
 	})
 }
 

@@ -26,6 +26,8 @@ type MachineBackend interface {
 	// spec, with what only a running machine knows (tap names, addresses,
 	// PendingRestart); ErrNotFound when there is no such domain.
 	Machine(ctx context.Context, name string) (*MachineSpec, error)
+	// MachineByUUID is Machine for the machine with that UUID.
+	MachineByUUID(ctx context.Context, uuid string) (*MachineSpec, error)
 	// UpdateMachine turns the machine into spec, live where it can (see
 	// PlanMachineUpdate), and returns it as read back; ErrNeedsReplace when
 	// spec changes what only a new machine can have.

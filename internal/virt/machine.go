@@ -97,7 +97,7 @@ func (s MachineSpec) WithDefaults() MachineSpec {
 			n.Network = DefaultNetwork
 		}
 		if n.Model == "" {
-			n.Model = "virtio"
+			n.Model = ModelVirtio
 		}
 		// libvirt stores MACs in lower case; normalising here keeps an
 		// upper-case MAC from reading back as a change.
@@ -325,6 +325,9 @@ func (n InterfaceSpec) validate(errs *SpecErrors, field string) {
 		}
 	default:
 		errs.add(field+".type", "%q is not one of %s", n.Type, joinQuoted(InterfaceTypes))
+	}
+	if !slices.Contains(InterfaceModels, n.Model) {
+		errs.add(field+".model", "%q is not a NIC model offered here: use one of %s", n.Model, joinQuoted(InterfaceModels))
 	}
 	if n.MAC != "" {
 		if !macRE.MatchString(n.MAC) {

@@ -218,6 +218,8 @@ func TestMachineValidate(t *testing.T) {
 			s.Interfaces = []InterfaceSpec{{MAC: "52:54:00:00:00:01"}, {MAC: "52:54:00:00:00:01"}}
 		}, []string{"interfaces[1].mac"}},
 		{"interface type", func(s *MachineSpec) { s.Interfaces[0].Type = "direct" }, []string{"interfaces[0].type"}},
+		{"interface model", func(s *MachineSpec) { s.Interfaces[0].Model = "ne2k_isa" }, []string{"interfaces[0].model"}},
+		{"interface model in capitals", func(s *MachineSpec) { s.Interfaces[0].Model = "VirtIO" }, []string{"interfaces[0].model"}},
 		{"network with bridge", func(s *MachineSpec) {
 			s.Interfaces[0] = InterfaceSpec{Type: InterfaceNetwork, Bridge: "br0"}
 		}, []string{"interfaces[0].bridge"}},
@@ -267,5 +269,26 @@ func TestMachineValidate(t *testing.T) {
 				t.Fatalf("errors.As(*SpecError) = %v, want field %s", one, tc.fields[0])
 			}
 		})
+	}
+}
+
+// A NIC model outside the list says which models there are, and every one
+// of them is accepted.
+func TestMachineValidateInterfaceModels(t *testing.T) {
+	s := MachineSpec{Name: "vm-1", Interfaces: []InterfaceSpec{{Model: "pcnet"}}}
+	err := s.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted model pcnet")
+	}
+	for _, m := range InterfaceModels {
+		if !strings.Contains(err.Error(), `"`+m+`"`) {
+			t.Errorf("error does not offer %s: %v", m, err)
+		}
+	}
+	for _, m := range InterfaceModels {
+		s.Interfaces[0].Model = m
+		if err := s.Validate(); err != nil {
+			t.Errorf("Validate with model %s: %v", m, err)
+		}
 	}
 }

@@ -10,8 +10,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -122,12 +124,7 @@ func checkUserData(ud string) string {
 		}
 	}
 	if !recognized {
-		first, _, _ := strings.Cut(strings.TrimLeftFunc(ud, unicode.IsSpace), "\n")
-		if len(first) > 40 {
-			first = first[:40] + "..."
-		}
-		return fmt.Sprintf("cloud-init would ignore it: it must start with one of %s, or be a MIME multipart message (with a MIME-Version header); it starts with %q",
-			strings.Join(userDataStarts, ", "), first)
+		return unrecognizedUserData(ud)
 	}
 	if strings.HasPrefix(start, "#cloud-config") &&
 		!strings.HasPrefix(start, "#cloud-config-archive") && !strings.HasPrefix(start, "#cloud-config-jsonp") {
@@ -136,6 +133,21 @@ func checkUserData(ud string) string {
 		}
 	}
 	return ""
+}
+
+// unrecognizedUserData says why cloud-init would ignore user-data that has
+// no header it knows. It describes the content without quoting it:
+// user-data often holds passwords and keys, and the message ends up in
+// terminals and CI logs that a Sensitive attribute keeps them out of.
+func unrecognizedUserData(ud string) string {
+	first, _, _ := strings.Cut(strings.TrimLeftFunc(ud, unicode.IsSpace), "\n")
+	first = strings.TrimRight(first, "\r")
+	what := fmt.Sprintf("its first line (%d characters) has no header cloud-init recognizes", utf8.RuneCountInString(first))
+	if checkYAMLMapping(ud) == "" {
+		what += "; it reads as a YAML mapping, so if it is cloud-config, add the line #cloud-config at the top"
+	}
+	return fmt.Sprintf("cloud-init would ignore it: %s. User-data must start with one of %s, or be a MIME multipart message (with a MIME-Version header)",
+		what, strings.Join(userDataStarts, ", "))
 }
 
 // checkYAMLMapping returns why doc is not what cloud-init's load_yaml takes
@@ -150,7 +162,7 @@ func checkYAMLMapping(doc string) string {
 	}
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(doc), &n); err != nil {
-		return fmt.Sprintf("is not valid YAML: %v", err)
+		return "is not valid YAML: " + yamlProblem(err)
 	}
 	if n.Kind == 0 || len(n.Content) == 0 {
 		return "" // only comments: cloud-init reads it as empty
@@ -166,6 +178,20 @@ func checkYAMLMapping(doc string) string {
 		return fmt.Sprintf("must be a YAML mapping (key: value lines), got a %s; cloud-init would ignore it", kindName(root))
 	}
 	return ""
+}
+
+// yamlAnchorName matches the one piece of the document yaml.v3 quotes in
+// its errors while building a node tree: the name of an anchor ("unknown
+// anchor 'x' referenced"). Its other messages are the parser's own words
+// and a line number.
+var yamlAnchorName = regexp.MustCompile(`anchor '\S*'`)
+
+// yamlProblem is yaml's complaint without the pieces of the document it
+// quotes, which may be secret (user-data holds passwords); the line number
+// says where to look.
+func yamlProblem(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	return yamlAnchorName.ReplaceAllString(msg, "anchor")
 }
 
 func kindName(n *yaml.Node) string {

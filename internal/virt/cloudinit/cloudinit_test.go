@@ -52,8 +52,9 @@ func TestValidateUserData(t *testing.T) {
 		{"MIME multipart", mime, ""},
 		{"gzip", "\x1f\x8b\x08\x00\x00\x00\x00\x00", ""},
 
-		{"plain YAML without the header", "hostname: a\n", "must start with one of #cloud-config"},
-		{"text", "hello world\n", `it starts with "hello world"`},
+		{"plain YAML without the header", "hostname: a\n", "if it is cloud-config, add the line #cloud-config at the top"},
+		{"text", "hello world\n", "its first line (11 characters) has no header cloud-init recognizes"},
+		{"text lists the headers", "hello world\r\nmore\n", "must start with one of #cloud-config, #!, #include"},
 		{"multipart without MIME-Version", "Content-Type: multipart/mixed; boundary=XX\n\n--XX--\n", "MIME-Version"},
 		{"byte order mark", "\ufeff#cloud-config\nhostname: a\n", "byte order mark"},
 		{"cloud-config that is a list", "#cloud-config\n- a\n- b\n", "cloud-config must be a YAML mapping"},
@@ -74,6 +75,37 @@ func TestValidateUserData(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("Validate = %q, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// user_data is Sensitive: whatever is wrong with it, the message says so
+// without quoting it, since it goes to terminals and CI logs.
+func TestValidateQuotesNoContent(t *testing.T) {
+	// Letters and digits only, so that it can be an anchor's name too.
+	const secret = "s3cr3tPa55"
+	for _, tc := range []struct{ name, userData string }{
+		{"unrecognized first line", secret + "\n#cloud-config\n"},
+		{"unrecognized, long first line", "password: " + strings.Repeat(secret, 20) + "\n"},
+		{"unrecognized YAML", "chpasswd: {list: 'root:" + secret + "'}\n"},
+		{"cloud-config that is a list", "#cloud-config\n- " + secret + "\n"},
+		{"cloud-config with an undefined alias", "#cloud-config\npassword: *" + secret + "\n"},
+		{"cloud-config with an alias before its anchor", "#cloud-config\na: *" + secret + "\nb: &" + secret + " 1\n"},
+		{"cloud-config with a bad key", "#cloud-config\n" + secret + ": [a\n"},
+		{"cloud-config with a bad value", "#cloud-config\npassword: \"" + secret + "\n"},
+		{"cloud-config with a bad tag", "#cloud-config\npassword: !<" + secret + "\n"},
+		{"cloud-config with a tab", "#cloud-config\nusers:\n\t- " + secret + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Config{UserData: tc.userData, MetaData: tc.userData, NetworkConfig: tc.userData}.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			for _, part := range []string{secret, "s3cr3t", "Pa55"} {
+				if strings.Contains(err.Error(), part) {
+					t.Errorf("Validate quotes the content (%q): %v", part, err)
+				}
 			}
 		})
 	}

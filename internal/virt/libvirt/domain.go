@@ -2,6 +2,7 @@ package libvirt
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -235,6 +236,42 @@ func (c *Client) Machine(ctx context.Context, name string) (*virt.MachineSpec, e
 	return c.machine(ctx, dom)
 }
 
+// MachineByUUID reads the machine with that UUID back, as Machine does;
+// virt.ErrNotFound when there is none.
+func (c *Client) MachineByUUID(ctx context.Context, uuid string) (*virt.MachineSpec, error) {
+	u, err := parseMachineUUID(uuid)
+	if err != nil {
+		return nil, err
+	}
+	var dom golibvirt.Domain
+	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		var err error
+		dom, err = lv.DomainLookupByUUID(u)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "look up", "machine with UUID", uuid)
+	}
+	return c.machine(ctx, dom)
+}
+
+// parseMachineUUID accepts the dashed hexadecimal form libvirt prints, and
+// the same digits without dashes, which virsh and libvirt's XML take too.
+func parseMachineUUID(s string) (golibvirt.UUID, error) {
+	var u golibvirt.UUID
+	h := s
+	if len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' {
+		h = s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
+	}
+	if len(h) != 32 {
+		return u, fmt.Errorf("%q is not a UUID such as 0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11", s)
+	}
+	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
+		return u, fmt.Errorf("%q is not a UUID: %w", s, err)
+	}
+	return u, nil
+}
+
 // domainRead is a domain as read at one moment.
 type domainRead struct {
 	// spec is the persistent definition with autostart and state.
@@ -434,10 +471,18 @@ func (c *Client) StartMachine(ctx context.Context, name string) error {
 	return nil
 }
 
-// ShutdownMachine sends an ACPI power-button press and waits for the guest
-// to power off; when grace passes first, it pulls the plug. The stop is
-// awaited through libvirt's lifecycle events, subscribed to before the
-// button is pressed so that a fast guest cannot stop unseen.
+// shutdownRepeat is how often ShutdownMachine presses the power button
+// again. A guest ignores the button until its ACPI handler runs (the
+// kernel's button driver and acpid, or systemd-logind), so a press during
+// boot is lost; pressing again lets a booting guest still shut down
+// cleanly within the grace, a few seconds after its handler is up.
+const shutdownRepeat = 2500 * time.Millisecond
+
+// ShutdownMachine presses the ACPI power button, again every
+// shutdownRepeat, and waits for the guest to power off; when grace passes
+// first, it pulls the plug. The stop is awaited through libvirt's lifecycle
+// events, subscribed to before the button is first pressed so that a fast
+// guest cannot stop unseen.
 func (c *Client) ShutdownMachine(ctx context.Context, name string, grace time.Duration) error {
 	dom, err := c.lookupDomain(ctx, name)
 	if err != nil {
@@ -448,11 +493,12 @@ func (c *Client) ShutdownMachine(ctx context.Context, name string, grace time.Du
 	err = c.awaitDomainState(graceCtx, dom, isStopped, func(lv *golibvirt.Libvirt) error {
 		err := lv.DomainShutdown(dom)
 		if golibvirt.ErrorNumber(libvirtCode(err)) == golibvirt.ErrOperationInvalid {
-			// Not running (any more): the wait sees that at once.
+			// Not running (any more), or already shutting down: the wait
+			// sees the stop.
 			return nil
 		}
 		return err
-	})
+	}, shutdownRepeat)
 	switch {
 	case err == nil:
 		return nil

@@ -163,6 +163,13 @@ func TestMachineLifecycle(t *testing.T) {
 	want := withReadBack(spec.WithDefaults(), got)
 	want.State = virt.StateShutoff
 	requireSpec(t, "defined machine", got, want)
+	for _, uuid := range []string{got.UUID, strings.ToUpper(strings.ReplaceAll(got.UUID, "-", ""))} {
+		byUUID, err := c.MachineByUUID(ctx, uuid)
+		if err != nil {
+			t.Fatalf("MachineByUUID(%s): %v", uuid, err)
+		}
+		requireSpec(t, "machine by UUID "+uuid, byUUID, want)
+	}
 
 	start := time.Now()
 	if err := c.StartMachine(ctx, name); err != nil {
@@ -275,6 +282,90 @@ func TestShutdownMachineForcedAfterGrace(t *testing.T) {
 	}
 }
 
+// A guest asked to shut down while it still boots misses the first press of
+// the power button (its acpid is not running yet); the repeated presses
+// reach it once acpid is up, so it powers off by itself long before the
+// grace is over instead of being destroyed when it ends.
+func TestShutdownMachineWhileBooting(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	spec := testGuestSpec(t, name, qemuWorkDir(t))
+	removeMachineAtEnd(t, c, name)
+
+	if _, err := c.DefineMachine(ctx, spec); err != nil {
+		t.Fatalf("DefineMachine: %v", err)
+	}
+	if err := c.StartMachine(ctx, name); err != nil {
+		t.Fatalf("StartMachine: %v", err)
+	}
+	if b, _ := os.ReadFile(spec.Console.Path); strings.Contains(string(b), testenv.Marker) {
+		t.Fatalf("guest was up before the shutdown request; this test means to press the button during boot")
+	}
+	const grace = 30 * time.Second
+	start := time.Now()
+	if err := c.ShutdownMachine(ctx, name, grace); err != nil {
+		t.Fatalf("ShutdownMachine: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("shutdown of a booting guest took %s (grace %s)", took, grace)
+	console, _ := os.ReadFile(spec.Console.Path)
+	if !strings.Contains(string(console), poweroffMarker) {
+		t.Fatalf("guest never saw the power button (no %s): it was destroyed after %s, not shut down; console:\n%s",
+			poweroffMarker, took, console)
+	}
+	// The guest is up in about 8 s (more beside other tests), and the
+	// button is pressed again every shutdownRepeat.
+	if took > grace-5*time.Second {
+		t.Errorf("ShutdownMachine took %s, close to its grace of %s", took, grace)
+	}
+	got, err := c.Machine(ctx, name)
+	if err != nil {
+		t.Fatalf("Machine: %v", err)
+	}
+	if got.State != virt.StateShutoff {
+		t.Fatalf("state after shutdown = %s, want shutoff", got.State)
+	}
+}
+
+// Every model of virt.InterfaceModels is one that libvirt takes and this
+// host's QEMU starts a machine with (QEMU rejects an unknown NIC model only
+// at start), and reads back as given.
+func TestInterfaceModels(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	spec := testGuestSpec(t, name, qemuWorkDir(t))
+	spec.Interfaces = nil
+	for _, m := range virt.InterfaceModels {
+		spec.Interfaces = append(spec.Interfaces, virt.InterfaceSpec{Type: virt.InterfaceUser, Model: m})
+	}
+	removeMachineAtEnd(t, c, name)
+
+	got, err := c.DefineMachine(ctx, spec)
+	if err != nil {
+		t.Fatalf("DefineMachine: %v", err)
+	}
+	if err := c.StartMachine(ctx, name); err != nil {
+		t.Fatalf("StartMachine with NIC models %v: %v", virt.InterfaceModels, err)
+	}
+	running, err := c.Machine(ctx, name)
+	if err != nil {
+		t.Fatalf("Machine: %v", err)
+	}
+	for i, m := range virt.InterfaceModels {
+		if got.Interfaces[i].Model != m || running.Interfaces[i].Model != m {
+			t.Errorf("NIC %d: model read back as %q (defined) and %q (running), want %q",
+				i, got.Interfaces[i].Model, running.Interfaces[i].Model, m)
+		}
+	}
+	if err := c.DestroyMachine(ctx, name); err != nil {
+		t.Fatalf("DestroyMachine: %v", err)
+	}
+}
+
 // DestroyMachine stops at once and is a no-op on a stopped machine;
 // UndefineMachine of a running machine destroys it first.
 func TestDestroyAndUndefineRunningMachine(t *testing.T) {
@@ -384,9 +475,10 @@ func TestDefineMachineRejected(t *testing.T) {
 		{"missing pool", func(s *virt.MachineSpec) {
 			s.Disks[0] = virt.DiskSpec{Pool: "vt-no-such-pool", Volume: "x"}
 		}, nil, virt.ErrNotFound},
-		{"model libvirt's schema refuses", func(s *virt.MachineSpec) {
-			s.Interfaces = []virt.InterfaceSpec{{Type: virt.InterfaceUser, Model: "not a model"}}
-		}, nil, nil},
+		{"NIC model outside virt.InterfaceModels", func(s *virt.MachineSpec) {
+			// libvirt would define it; QEMU would refuse it only at start.
+			s.Interfaces = []virt.InterfaceSpec{{Type: virt.InterfaceUser, Model: "ne2k_isa"}}
+		}, []string{"interfaces[0].model"}, nil},
 		{"more IDE disks than QEMU has", func(s *virt.MachineSpec) {
 			s.Disks[0] = virt.DiskSpec{Path: "/nonexistent/a.img", Format: virt.FormatRaw, Bus: virt.BusIDE, Target: "hdz"}
 		}, nil, nil},
@@ -512,6 +604,43 @@ func TestMachineNotFound(t *testing.T) {
 			t.Errorf("%s of a missing machine = %v, want ErrNotFound", op, err)
 		} else if !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: error does not name the machine: %v", op, err)
+		}
+	}
+
+	// A random UUID no machine of this host has.
+	const uuid = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+	if _, err := c.MachineByUUID(ctx, uuid); !errors.Is(err, virt.ErrNotFound) || !strings.Contains(err.Error(), uuid) {
+		t.Errorf("MachineByUUID of a missing machine = %v, want ErrNotFound naming the UUID", err)
+	}
+	// Not a UUID at all is a mistake of the caller, not a missing machine.
+	if _, err := c.MachineByUUID(ctx, name); err == nil || errors.Is(err, virt.ErrNotFound) {
+		t.Errorf("MachineByUUID(%q) = %v, want an error other than ErrNotFound", name, err)
+	}
+}
+
+func TestParseMachineUUID(t *testing.T) {
+	want := golibvirt.UUID{0x0b, 0x3e, 0x1c, 0x1e, 0x4b, 0x5a, 0x4c, 0x7e, 0x9d, 0x33, 0x0a, 0x8f, 0x2f, 0x3e, 0x6c, 0x11}
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11", true},
+		{"0B3E1C1E-4B5A-4C7E-9D33-0A8F2F3E6C11", true},
+		{"0b3e1c1e4b5a4c7e9d330a8f2f3e6c11", true},
+		{"", false},
+		{"vm-1", false},
+		{"0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c1", false},    // a digit short
+		{"0b3e1c1e4-b5a-4c7e-9d33-0a8f2f3e6c11", false},   // dash misplaced
+		{"0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c1g", false},   // not hex
+		{"0b3e1c1e-4b5a-4c7e9d33-0a8f2f3e6c11-", false},   // dashes elsewhere
+		{"{0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11}", false}, // braces
+	} {
+		got, err := parseMachineUUID(tc.in)
+		if tc.ok && (err != nil || got != want) {
+			t.Errorf("parseMachineUUID(%q) = %x, %v; want %x", tc.in, got, err, want)
+		}
+		if !tc.ok && err == nil {
+			t.Errorf("parseMachineUUID(%q) = %x, want an error", tc.in, got)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 )
@@ -161,13 +162,22 @@ func (w *domainWatch) Close() {
 // next waits for the next event of the watched domain. ok is false when the
 // stream ended, which happens when the connection to libvirtd drops.
 func (w *domainWatch) next(ctx context.Context) (ev any, ok bool, err error) {
+	ev, _, ok, err = w.nextOrTick(ctx, nil)
+	return ev, ok, err
+}
+
+// nextOrTick is next that also returns, with ticked set, when tick fires
+// first (a nil tick never fires).
+func (w *domainWatch) nextOrTick(ctx context.Context, tick <-chan time.Time) (ev any, ticked, ok bool, err error) {
 	select {
 	case ev := <-w.events:
-		return ev, true, nil
+		return ev, false, true, nil
+	case <-tick:
+		return nil, true, true, nil
 	case <-w.ended:
-		return nil, false, nil
+		return nil, false, false, nil
 	case <-ctx.Done():
-		return nil, false, ctx.Err()
+		return nil, false, false, ctx.Err()
 	}
 }
 
@@ -197,7 +207,10 @@ func eventDomain(ev any) (golibvirt.Domain, bool) {
 // awaitDeviceRemoval: it watches dom's events of the given kinds, runs
 // trigger (the call that asks libvirt for a change; nil for none), and
 // calls check after the trigger and after every event of the domain until
-// check reports done or an error, or ctx ends.
+// check reports done or an error, or ctx ends. With repeat above zero,
+// trigger runs again every repeat while the wait goes on, for requests a
+// guest can miss (a power button pressed before its ACPI handler runs);
+// check follows each repeat too.
 //
 // The watch comes before the trigger, so that a change that happens at once
 // is not missed; the events say when to look, check says what is true.
@@ -205,16 +218,22 @@ func eventDomain(ev any) (golibvirt.Domain, bool) {
 // the new connection) and checks anew, as a change during the gap would
 // have produced no event for it.
 func (c *Client) awaitEvents(ctx context.Context, dom golibvirt.Domain, ids []golibvirt.DomainEventID,
-	trigger func(*golibvirt.Libvirt) error, check func(ev any) (bool, error)) error {
+	trigger func(*golibvirt.Libvirt) error, repeat time.Duration, check func(ev any) (bool, error)) error {
 	w, err := c.watchDomain(ctx, dom, ids...)
 	if err != nil {
 		return err
 	}
 	defer func() { w.Close() }()
 
+	var tick <-chan time.Time
 	if trigger != nil {
 		if err := c.mutate(ctx, trigger); err != nil {
 			return err
+		}
+		if repeat > 0 {
+			t := time.NewTicker(repeat)
+			defer t.Stop()
+			tick = t.C
 		}
 	}
 	var ev any
@@ -223,12 +242,21 @@ func (c *Client) awaitEvents(ctx context.Context, dom golibvirt.Domain, ids []go
 		if err != nil || done {
 			return err
 		}
-		var ok bool
-		ev, ok, err = w.next(ctx)
+		var ticked, ok bool
+		ev, ticked, ok, err = w.nextOrTick(ctx, tick)
 		if err != nil {
 			return err
 		}
-		if !ok {
+		switch {
+		case ticked:
+			// The first request is what the wait is for; a repeat that
+			// fails (the guest stopping meanwhile, a busy domain, a
+			// dropped connection) leaves the decision to check and the
+			// events, and is not retried: the next tick repeats it.
+			if err := c.call(ctx, trigger); err != nil {
+				c.log.Debug("repeated request failed", "name", dom.Name, "error", err)
+			}
+		case !ok:
 			c.log.Info("domain event stream ended; watching again", "name", dom.Name)
 			w.Close()
 			again, err := c.watchDomain(ctx, dom, ids...)
@@ -242,10 +270,12 @@ func (c *Client) awaitEvents(ctx context.Context, dom golibvirt.Domain, ids []go
 }
 
 // awaitDomainState runs trigger (which asks libvirt to change the domain's
-// state) and waits until done holds for the domain's state or ctx ends.
-func (c *Client) awaitDomainState(ctx context.Context, dom golibvirt.Domain, done func(golibvirt.DomainState) bool, trigger func(*golibvirt.Libvirt) error) error {
+// state), again every repeat when that is above zero, and waits until done
+// holds for the domain's state or ctx ends.
+func (c *Client) awaitDomainState(ctx context.Context, dom golibvirt.Domain, done func(golibvirt.DomainState) bool,
+	trigger func(*golibvirt.Libvirt) error, repeat time.Duration) error {
 	var state golibvirt.DomainState
-	err := c.awaitEvents(ctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, trigger, func(ev any) (bool, error) {
+	err := c.awaitEvents(ctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, trigger, repeat, func(ev any) (bool, error) {
 		if ev, ok := ev.(*golibvirt.DomainEventCallbackLifecycleMsg); ok {
 			c.log.Debug("lifecycle event", "name", dom.Name,
 				"event", golibvirt.DomainEventType(ev.Msg.Event), "detail", ev.Msg.Detail)
@@ -275,7 +305,7 @@ var errDeviceRemovalFailed = errors.New("the guest refused to release it")
 // stopped has no devices left to wait for.
 func (c *Client) awaitDeviceRemoval(ctx context.Context, dom golibvirt.Domain, alias string, trigger func(*golibvirt.Libvirt) error) error {
 	ids := []golibvirt.DomainEventID{golibvirt.DomainEventIDDeviceRemoved, golibvirt.DomainEventIDDeviceRemovalFailed, golibvirt.DomainEventIDLifecycle}
-	return c.awaitEvents(ctx, dom, ids, trigger, func(ev any) (bool, error) {
+	return c.awaitEvents(ctx, dom, ids, trigger, 0, func(ev any) (bool, error) {
 		if f, ok := ev.(*golibvirt.DomainEventCallbackDeviceRemovalFailedMsg); ok && f.DevAlias == alias {
 			return false, errDeviceRemovalFailed
 		}
