@@ -2,7 +2,6 @@ package libvirt
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -239,7 +238,7 @@ func (c *Client) Machine(ctx context.Context, name string) (*virt.MachineSpec, e
 // MachineByUUID reads the machine with that UUID back, as Machine does;
 // virt.ErrNotFound when there is none.
 func (c *Client) MachineByUUID(ctx context.Context, uuid string) (*virt.MachineSpec, error) {
-	u, err := parseMachineUUID(uuid)
+	u, err := parseUUID(uuid)
 	if err != nil {
 		return nil, err
 	}
@@ -253,23 +252,6 @@ func (c *Client) MachineByUUID(ctx context.Context, uuid string) (*virt.MachineS
 		return nil, wrap(err, "look up", "machine with UUID", uuid)
 	}
 	return c.machine(ctx, dom)
-}
-
-// parseMachineUUID accepts the dashed hexadecimal form libvirt prints, and
-// the same digits without dashes, which virsh and libvirt's XML take too.
-func parseMachineUUID(s string) (golibvirt.UUID, error) {
-	var u golibvirt.UUID
-	h := s
-	if len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' {
-		h = s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
-	}
-	if len(h) != 32 {
-		return u, fmt.Errorf("%q is not a UUID such as 0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11", s)
-	}
-	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
-		return u, fmt.Errorf("%q is not a UUID: %w", s, err)
-	}
-	return u, nil
 }
 
 // domainRead is a domain as read at one moment.

@@ -635,12 +635,12 @@ func TestParseMachineUUID(t *testing.T) {
 		{"0b3e1c1e-4b5a-4c7e9d33-0a8f2f3e6c11-", false},   // dashes elsewhere
 		{"{0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11}", false}, // braces
 	} {
-		got, err := parseMachineUUID(tc.in)
+		got, err := parseUUID(tc.in)
 		if tc.ok && (err != nil || got != want) {
-			t.Errorf("parseMachineUUID(%q) = %x, %v; want %x", tc.in, got, err, want)
+			t.Errorf("parseUUID(%q) = %x, %v; want %x", tc.in, got, err, want)
 		}
 		if !tc.ok && err == nil {
-			t.Errorf("parseMachineUUID(%q) = %x, want an error", tc.in, got)
+			t.Errorf("parseUUID(%q) = %x, want an error", tc.in, got)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package libvirt
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -290,7 +289,7 @@ func defaultPrefix(a netip.Addr) int {
 // NetworkByUUID reads the network with that UUID (in its usual 36-character
 // form) back into a spec.
 func (c *Client) NetworkByUUID(ctx context.Context, uuid string) (*virt.NetworkSpec, error) {
-	u, err := parseNetworkUUID(uuid)
+	u, err := parseUUID(uuid)
 	if err != nil {
 		return nil, err
 	}
@@ -304,19 +303,6 @@ func (c *Client) NetworkByUUID(ctx context.Context, uuid string) (*virt.NetworkS
 		return err
 	})
 	return out, err
-}
-
-// parseNetworkUUID accepts the dashed hexadecimal form libvirt prints.
-func parseNetworkUUID(s string) (golibvirt.UUID, error) {
-	var u golibvirt.UUID
-	h := strings.ReplaceAll(s, "-", "")
-	if len(s) != 36 || len(h) != 32 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return u, fmt.Errorf("%q is not a UUID such as 0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11", s)
-	}
-	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
-		return u, fmt.Errorf("%q is not a UUID: %w", s, err)
-	}
-	return u, nil
 }
 
 // ListNetworks names every network of the host, active or not, sorted.

@@ -430,18 +430,18 @@ func TestParseNetworkUUID(t *testing.T) {
 	}{
 		{"0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11", true},
 		{"0B3E1C1E-4B5A-4C7E-9D33-0A8F2F3E6C11", true},
-		{"0b3e1c1e4b5a4c7e9d330a8f2f3e6c11", false}, // libvirt accepts it; names may look like it
+		{"0b3e1c1e4b5a4c7e9d330a8f2f3e6c11", true}, // as libvirt takes it; lookups try the name first
 		{"0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c1", false},
 		{"0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c1g", false},
 		{"0b3e1c1e-4b5a4-c7e-9d33-0a8f2f3e6c11", false},
 		{"default", false},
 	} {
-		u, err := parseNetworkUUID(tc.in)
+		u, err := parseUUID(tc.in)
 		if (err == nil) != tc.ok {
-			t.Errorf("parseNetworkUUID(%q) = %x, %v; want ok=%v", tc.in, u, err, tc.ok)
+			t.Errorf("parseUUID(%q) = %x, %v; want ok=%v", tc.in, u, err, tc.ok)
 		}
 		if tc.ok && u[0] != 0x0b || tc.ok && u[15] != 0x11 {
-			t.Errorf("parseNetworkUUID(%q) = %x", tc.in, u)
+			t.Errorf("parseUUID(%q) = %x", tc.in, u)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package libvirt
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -231,7 +230,7 @@ func (c *Client) Pool(ctx context.Context, name string) (*virt.PoolSpec, error) 
 
 // PoolByUUID reads the pool with that UUID (in its usual 36-character form).
 func (c *Client) PoolByUUID(ctx context.Context, uuid string) (*virt.PoolSpec, error) {
-	u, err := parsePoolUUID(uuid)
+	u, err := parseUUID(uuid)
 	if err != nil {
 		return nil, err
 	}
@@ -245,19 +244,6 @@ func (c *Client) PoolByUUID(ctx context.Context, uuid string) (*virt.PoolSpec, e
 		return err
 	})
 	return out, err
-}
-
-// parsePoolUUID accepts the dashed hexadecimal form libvirt prints.
-func parsePoolUUID(s string) (golibvirt.UUID, error) {
-	var u golibvirt.UUID
-	h := strings.ReplaceAll(s, "-", "")
-	if len(s) != 36 || len(h) != 32 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return u, fmt.Errorf("%q is not a UUID such as 0b3e1c1e-4b5a-4c7e-9d33-0a8f2f3e6c11", s)
-	}
-	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
-		return u, fmt.Errorf("%q is not a UUID: %w", s, err)
-	}
-	return u, nil
 }
 
 // ListPools names every pool of the host, active or not, sorted.
