@@ -31,6 +31,7 @@ func main() {
 		return
 	}
 
+	quietSDKLogs()
 	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
 		Address: Address,
 		Debug:   debug,
@@ -39,4 +40,18 @@ func main() {
 		log.Println(err)
 		os.Exit(1)
 	}
+}
+
+// quietSDKLogs turns the plugin SDK's own trace logs off when nobody asked
+// for logs: the framework formats and ships them to Terraform for every
+// call, which then throws them away, and that was a quarter of the
+// provider's CPU time per machine in `make bench`. Any TF_LOG* variable
+// leaves logging as the user set it.
+func quietSDKLogs() {
+	for _, v := range []string{"TF_LOG", "TF_LOG_PROVIDER", "TF_LOG_PROVIDER_VIRT", "TF_LOG_SDK", "TF_LOG_SDK_FRAMEWORK", "TF_LOG_SDK_PROTO"} {
+		if os.Getenv(v) != "" {
+			return
+		}
+	}
+	_ = os.Setenv("TF_LOG_SDK", "off")
 }
