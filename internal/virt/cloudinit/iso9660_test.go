@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/virtforge/terraform-provider-virt/internal/testenv"
 )
 
 // seedCases are configs whose images the tests read back.
@@ -324,9 +326,8 @@ func runOut(t *testing.T, name string, args ...string) string {
 // hosts would: isoinfo (cdrtools' reader) through Rock Ridge and Joliet,
 // isovfy for the structure, blkid for the label cloud-init searches by.
 func TestISOWithTools(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs genisoimage's isoinfo/isovfy and blkid (run without -short)")
-	}
+	// Host tools, as the integration tests use: skipped only under -short.
+	testenv.Integration(t)
 	isoinfo := lookTool(t, "isoinfo", "genisoimage")
 	isovfy := lookTool(t, "isovfy", "genisoimage")
 	blkid := lookTool(t, "blkid", "util-linux")
