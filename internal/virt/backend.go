@@ -113,4 +113,14 @@ type ContainerBackend interface {
 	DestroyContainer(ctx context.Context, name string) error
 	// Exec runs a command in a running container and returns its exit code.
 	Exec(ctx context.Context, name string, cmd ExecSpec) (int, error)
+	// UpdateContainer brings an existing container to want (source fields
+	// are ignored: a new source means a new container). Limits (memory,
+	// swap, cpus, cpu_weight) change live on a running container and are
+	// saved; everything else is saved for the next start and listed in the
+	// returned spec's PendingRestart while it runs. It returns the container
+	// as read back.
+	UpdateContainer(ctx context.Context, name string, want ContainerSpec) (*ContainerSpec, error)
+	// ContainerTemplates lists the stopped containers on the host that
+	// clones can be made from.
+	ContainerTemplates(ctx context.Context) ([]ContainerTemplate, error)
 }

@@ -346,6 +346,21 @@ type ContainerSpec struct {
 	State         ContainerState
 	PID           int
 	IPv4Addresses []string
+	// PendingRestart names the fields (snake_case, as in SpecErrors) whose
+	// saved value differs from what the running container uses: they take
+	// effect at its next start. Empty when it is stopped.
+	PendingRestart []string
+}
+
+// ContainerTemplate is a stopped container that snapshot clones can be made
+// from, with what is known of its contents. Metadata comes from the file a
+// template build leaves in the container's directory (OS, release, arch,
+// build time); it is empty for containers made otherwise.
+type ContainerTemplate struct {
+	Name string
+	// Clones are the snapshot clones whose root filesystems lie on it.
+	Clones   []string
+	Metadata map[string]string
 }
 
 // LXCTemplate is an LXC template script (busybox, download, debian...) and

@@ -41,3 +41,11 @@ func (*Client) StopContainer(context.Context, string, time.Duration) error { ret
 func (*Client) DestroyContainer(context.Context, string) error { return errNoLXC }
 
 func (*Client) Exec(context.Context, string, virt.ExecSpec) (int, error) { return 0, errNoLXC }
+
+func (*Client) UpdateContainer(context.Context, string, virt.ContainerSpec) (*virt.ContainerSpec, error) {
+	return nil, errNoLXC
+}
+
+func (*Client) ContainerTemplates(context.Context) ([]virt.ContainerTemplate, error) {
+	return nil, errNoLXC
+}
