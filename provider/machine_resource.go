@@ -854,19 +854,21 @@ func (r *machineResource) Create(ctx context.Context, req resource.CreateRequest
 	// instance-id before the machine exists.
 	spec.UUID = newUUID()
 
-	// Refuse an existing machine before touching its seed's name.
-	if _, err := lv.Machine(ctx, name); err == nil {
-		resp.Diagnostics.AddAttributeError(path.Root("name"), summary, fmt.Sprintf(
-			"A machine named %q already exists on %s. Import it (terraform import) to manage it, or choose another name.", name, lv.URI()))
-		return
-	} else if !errors.Is(err, virt.ErrNotFound) {
-		resp.Diagnostics.AddError(summary, fmt.Sprintf("on %s: %v", lv.URI(), err))
-		return
-	}
-
 	ci, diags := objectAs[cloudInitModel](ctx, plan.CloudInit)
 	resp.Diagnostics.Append(diags...)
 	if ci != nil {
+		// The seed's name derives from the machine's, and making it
+		// replaces a leftover of that name: an existing machine must be
+		// refused before its seed is touched. Without a seed, the create
+		// itself refuses a taken name.
+		if exists, err := lv.MachineExists(ctx, name); err != nil {
+			resp.Diagnostics.AddError(summary, fmt.Sprintf("on %s: %v", lv.URI(), err))
+			return
+		} else if exists {
+			resp.Diagnostics.AddAttributeError(path.Root("name"), summary, fmt.Sprintf(
+				"A machine named %q already exists on %s. Import it (terraform import) to manage it, or choose another name.", name, lv.URI()))
+			return
+		}
 		userDisks--
 		if err := createSeed(ctx, lv, ci.Pool.ValueString(), name, cloudInitConfig(ci, spec.UUID, name)); err != nil {
 			addSeedError(&resp.Diagnostics, summary, err, lv)
@@ -874,40 +876,34 @@ func (r *machineResource) Create(ctx context.Context, req resource.CreateRequest
 		}
 	}
 
-	got, err := lv.DefineMachine(ctx, spec)
+	// Define and start are one call: it undefines the machine again when
+	// the start fails, and reads the machine back once, running.
+	got, err := lv.CreateMachine(ctx, spec, plan.Running.ValueBool())
 	if err != nil {
-		cleanupErr := r.removeSeed(ctx, lv, plan.CloudInit, name)
 		if errors.Is(err, virt.ErrExists) {
 			resp.Diagnostics.AddAttributeError(path.Root("name"), summary, fmt.Sprintf(
-				"On %s: %v. Import it (terraform import) to manage it, or choose another name.", lv.URI(), err))
+				"A machine named %q already exists on %s (%v). Import it (terraform import) to manage it, or choose another name.", name, lv.URI(), err))
 		} else {
 			addSpecErrors(&resp.Diagnostics, summary, fmt.Errorf("on %s: %w", lv.URI(), err), userDisks, nil)
 		}
-		if cleanupErr != nil {
+		if !errors.Is(err, virt.ErrExists) {
+			// Whatever the create made is gone, unless undoing it failed
+			// too: then the machine is recorded, so that Terraform keeps
+			// it (tainted, to be replaced) instead of losing track of it.
+			r.undoCreate(ctx, lv, plan, spec.UUID, resp)
+		} else if cleanupErr := r.removeSeed(ctx, lv, plan.CloudInit, name); cleanupErr != nil {
 			resp.Diagnostics.AddError("Cannot remove the cloud-init seed of the failed machine "+name, cleanupErr.Error())
 		}
 		return
 	}
 
-	// The machine exists from here on. Recording it now means that, should
-	// a later step fail and undoing it fail too, Terraform keeps it (as
-	// tainted, to be replaced) instead of losing track of it.
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), spec.UUID)...)
+	// The machine exists from here on: recording it now means that should
+	// a later step fail, Terraform keeps it (as tainted, to be replaced)
+	// instead of losing track of it.
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), got.UUID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("host"), plan.Host)...)
 
-	if plan.Running.ValueBool() {
-		if err := lv.StartMachine(ctx, name); err != nil {
-			resp.Diagnostics.AddError(summary, fmt.Sprintf("on %s: %v", lv.URI(), err))
-			r.undoCreate(ctx, lv, plan, resp)
-			return
-		}
-		// The definition read back on define knows nothing of the run.
-		if got, err = lv.Machine(ctx, name); err != nil {
-			resp.Diagnostics.AddError(summary, fmt.Sprintf("read back from %s: %v", lv.URI(), err))
-			return
-		}
-	}
 	if waits := waitingInterfaces(ctx, plan); len(waits) > 0 && plan.Running.ValueBool() {
 		if got, err = waitForAddresses(ctx, lv, name, got, waits); err != nil {
 			// The machine is fine; only the wait failed. It stays in state
@@ -923,10 +919,11 @@ func (r *machineResource) Create(ctx context.Context, req resource.CreateRequest
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
-// undoCreate removes what a failed create made. Only when everything is
-// gone does the resource leave state; otherwise the id recorded earlier
-// keeps it there, tainted.
-func (r *machineResource) undoCreate(ctx context.Context, lv *libvirt.Client, plan machineModel, resp *resource.CreateResponse) {
+// undoCreate makes sure that a failed create leaves nothing behind: the
+// domain (should the layer's own undo have failed) and the seed. When that
+// fails too, the machine goes into state by its UUID, so that Terraform
+// keeps it, tainted, and the next apply replaces it.
+func (r *machineResource) undoCreate(ctx context.Context, lv *libvirt.Client, plan machineModel, uuid string, resp *resource.CreateResponse) {
 	name := plan.Name.ValueString()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), machineCleanupTimeout)
 	defer cancel()
@@ -937,12 +934,14 @@ func (r *machineResource) undoCreate(ctx context.Context, lv *libvirt.Client, pl
 	if err := r.removeSeed(ctx, lv, plan.CloudInit, name); err != nil {
 		errs = append(errs, err)
 	}
-	if len(errs) > 0 {
-		resp.Diagnostics.AddError("Cannot remove the failed machine "+name,
-			fmt.Sprintf("on %s: %v\n\nThe machine stays in the state as tainted; the next apply replaces it.", lv.URI(), errors.Join(errs...)))
+	if len(errs) == 0 {
 		return
 	}
-	resp.State.RemoveResource(ctx)
+	resp.Diagnostics.AddError("Cannot remove the failed machine "+name,
+		fmt.Sprintf("on %s: %v\n\nThe machine stays in the state as tainted; the next apply replaces it.", lv.URI(), errors.Join(errs...)))
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), uuid)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("host"), plan.Host)...)
 }
 
 func (r *machineResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -1098,10 +1097,10 @@ func (r *machineResource) Delete(ctx context.Context, req resource.DeleteRequest
 	}
 	name := state.Name.ValueString()
 	summary := "Cannot delete machine " + name
-	// The seeds attached are found before the machine goes: an imported
+	// The definition removed says which seeds were attached: an imported
 	// machine's seed is not in state.
 	var seeds []virt.DiskSpec
-	got, err := lv.Machine(ctx, name)
+	got, err := lv.DeleteMachine(ctx, name, shutdownGrace(timeout))
 	switch {
 	case errors.Is(err, virt.ErrNotFound):
 	case err != nil:
@@ -1113,14 +1112,6 @@ func (r *machineResource) Delete(ctx context.Context, req resource.DeleteRequest
 				seeds = append(seeds, d)
 			}
 		}
-	}
-	if err := lv.ShutdownMachine(ctx, name, shutdownGrace(timeout)); err != nil && !errors.Is(err, virt.ErrNotFound) {
-		resp.Diagnostics.AddError(summary, fmt.Sprintf("on %s: %v", lv.URI(), err))
-		return
-	}
-	if err := lv.UndefineMachine(ctx, name); err != nil && !errors.Is(err, virt.ErrNotFound) {
-		resp.Diagnostics.AddError(summary, fmt.Sprintf("on %s: %v", lv.URI(), err))
-		return
 	}
 	for _, d := range seeds {
 		if err := deleteDiskVolume(ctx, lv, d); err != nil {

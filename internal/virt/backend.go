@@ -22,6 +22,9 @@ type MachineBackend interface {
 	// persistent domain (not started). It returns ErrExists when the name is
 	// taken and a SpecErrors for bad input.
 	DefineMachine(ctx context.Context, spec MachineSpec) (*MachineSpec, error)
+	// CreateMachine is DefineMachine and, when start is set, a boot, as one
+	// operation: a start that fails undefines the machine again.
+	CreateMachine(ctx context.Context, spec MachineSpec, start bool) (*MachineSpec, error)
 	// Machine reads the persistent definition and the run state back into a
 	// spec, with what only a running machine knows (tap names, addresses,
 	// PendingRestart); ErrNotFound when there is no such domain.
@@ -46,6 +49,9 @@ type MachineBackend interface {
 	// UndefineMachine removes the definition, its NVRAM and managed save. A
 	// running machine is destroyed first.
 	UndefineMachine(ctx context.Context, name string) error
+	// DeleteMachine is ShutdownMachine then UndefineMachine, returning the
+	// definition removed.
+	DeleteMachine(ctx context.Context, name string, grace time.Duration) (*MachineSpec, error)
 }
 
 // StorageBackend manages pools and volumes.

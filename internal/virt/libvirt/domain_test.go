@@ -979,3 +979,57 @@ func TestDefinitionDiffers(t *testing.T) {
 		t.Error("a description change is not a definition change")
 	}
 }
+
+// A create whose start fails leaves no domain behind, and its error names the
+// machine and what stopped it.
+func TestCreateMachineStartFailureUndone(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	spec := testGuestSpec(t, name, qemuWorkDir(t))
+	spec.Interfaces = []virt.InterfaceSpec{{Network: "vt-no-such-network"}}
+	removeMachineAtEnd(t, c, name)
+
+	_, err := c.CreateMachine(ctx, spec, true)
+	if err == nil {
+		t.Fatal("CreateMachine with a missing network succeeded")
+	}
+	if !strings.Contains(err.Error(), "vt-no-such-network") || !strings.Contains(err.Error(), name) {
+		t.Errorf("error does not name the machine and the network: %v", err)
+	}
+	exists, err := c.MachineExists(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists {
+		t.Fatalf("machine %s is still defined after its failed create", name)
+	}
+}
+
+// CreateMachine with start returns the machine read back while it runs,
+// with what only a running machine has (its live interface names).
+func TestCreateMachineStarted(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	spec := testGuestSpec(t, name, qemuWorkDir(t))
+	removeMachineAtEnd(t, c, name)
+
+	got, err := c.CreateMachine(ctx, spec, true)
+	if err != nil {
+		t.Fatalf("CreateMachine: %v", err)
+	}
+	if got.State != virt.StateRunning {
+		t.Errorf("state = %s, want running", got.State)
+	}
+	out, err := exec.Command("virsh", "-q", "-c", testenv.URI(), "domstate", name).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "running" {
+		t.Errorf("virsh domstate %s = %q (%v), want running", name, out, err)
+	}
+	exists, err := c.MachineExists(ctx, name)
+	if err != nil || !exists {
+		t.Errorf("MachineExists(%s) = %v, %v; want true", name, exists, err)
+	}
+}
