@@ -6,5 +6,6 @@ package tools
 
 import (
 	_ "github.com/golangci/golangci-lint/v2/cmd/golangci-lint"
+	_ "github.com/hashicorp/packer-plugin-sdk/cmd/packer-sdc"
 	_ "github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs"
 )

@@ -73,6 +73,10 @@ func GuestKernel(t testing.TB) string { return File(t, "guest/vmlinuz") }
 func GuestInitrd(t testing.TB) string { return File(t, "guest/initrd.gz") }
 func GuestDisk(t testing.TB) string   { return File(t, "guest/disk.qcow2") }
 
+// PackerBinary is the packer that scripts/testenv built from the module proxy
+// (Packer is neither in Debian's archive nor downloadable here).
+func PackerBinary(t testing.TB) string { return File(t, "packer/packer") }
+
 // Loopback listeners that scripts/testenv puts in front of the local libvirtd,
 // so that tests reach it the way the provider reaches a remote host.
 const (
