@@ -112,6 +112,7 @@ func (p *virtProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 
 func (p *virtProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
+		newContainerResource,
 		newMachineResource,
 		newNetworkResource,
 		newPoolResource,
@@ -121,6 +122,8 @@ func (p *virtProvider) Resources(context.Context) []func() resource.Resource {
 
 func (p *virtProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
+		newContainerDataSource,
+		newContainerTemplateDataSource,
 		newHostDataSource,
 		newMachineDataSource,
 		newNetworkDataSource,

@@ -1,14 +1,19 @@
 package virt
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -500,4 +505,138 @@ type HasClonesError struct {
 func (e *HasClonesError) Error() string {
 	return fmt.Sprintf("container %q is the template of snapshot clones %s: destroy them first (their root filesystems are overlays on this one)",
 		e.Name, strings.Join(e.Clones, ", "))
+}
+
+// ContainerMetadataName is the file in a template container's directory
+// (beside LXC's config, under the LXC path) that says what the template
+// holds. The build that makes a template (the Packer container builder)
+// writes it with WriteContainerMetadata; ContainerTemplates reads it back
+// into ContainerTemplate.Metadata. It is a JSON object of strings, so that
+// tools other than this layer (jq, a shell script) can read it as well; the
+// keys every build writes are the Metadata* constants, and a build may add
+// more of its own.
+const ContainerMetadataName = "virt-metadata.json"
+
+// ContainerMetadataMode is the metadata file's mode: it holds nothing
+// secret, and whoever may list the host's templates may read what they are.
+const ContainerMetadataMode fs.FileMode = 0o644
+
+// Keys of the container metadata file.
+const (
+	// MetadataOS is the distribution, as os-release's ID: debian, ubuntu.
+	MetadataOS = "os"
+	// MetadataRelease is its version, as os-release's VERSION_ID: 12, 24.04.
+	MetadataRelease = "release"
+	// MetadataArch is the architecture, as Go names it: amd64, arm64.
+	MetadataArch = "arch"
+	// MetadataBuildTime is when the template was built, RFC 3339 in UTC.
+	MetadataBuildTime = "build_time"
+)
+
+// metadataKeyRE keeps metadata keys usable as map keys in HCL and as
+// shell variable names: snake_case.
+var metadataKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// NewContainerMetadata returns the metadata every template build writes,
+// with built as the build time.
+func NewContainerMetadata(osID, release, arch string, built time.Time) map[string]string {
+	return map[string]string{
+		MetadataOS:        osID,
+		MetadataRelease:   release,
+		MetadataArch:      arch,
+		MetadataBuildTime: built.UTC().Format(time.RFC3339),
+	}
+}
+
+// ContainerMetadataPath is where the metadata of the container called name
+// under lxcPath lives.
+func ContainerMetadataPath(lxcPath, name string) string {
+	return filepath.Join(lxcPath, name, ContainerMetadataName)
+}
+
+// validateContainerMetadata checks what WriteContainerMetadata writes and
+// ReadContainerMetadata accepts.
+func validateContainerMetadata(md map[string]string) error {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var errs SpecErrors
+	for _, k := range keys {
+		field := fmt.Sprintf("metadata[%q]", k)
+		switch {
+		case !metadataKeyRE.MatchString(k):
+			errs.add(field, "%q is not a metadata key: use 1 to 64 lower-case letters, digits and '_', starting with a letter", k)
+		case hasControl(md[k]):
+			errs.add(field, "value must be a single line without control characters")
+		case k == MetadataBuildTime:
+			if _, err := time.Parse(time.RFC3339, md[k]); err != nil {
+				errs.add(field, "%q is not an RFC 3339 time (like 2026-11-26T21:30:00Z)", md[k])
+			}
+		}
+	}
+	return errs.err()
+}
+
+// WriteContainerMetadata writes md as the metadata file of the container
+// whose directory is containerDir, replacing any earlier one atomically (a
+// reader never sees half a file), with ContainerMetadataMode.
+func WriteContainerMetadata(containerDir string, md map[string]string) (err error) {
+	if err := validateContainerMetadata(md); err != nil {
+		return fmt.Errorf("container metadata: %w", err)
+	}
+	b, err := json.MarshalIndent(md, "", "  ")
+	if err != nil {
+		return fmt.Errorf("container metadata: %w", err)
+	}
+	b = append(b, '\n')
+	path := filepath.Join(containerDir, ContainerMetadataName)
+	f, err := os.CreateTemp(containerDir, "."+ContainerMetadataName+".*")
+	if err != nil {
+		return fmt.Errorf("write container metadata: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			// The temporary file is all there is to clean up; the error
+			// that matters is the one being returned.
+			_ = os.Remove(f.Name())
+		}
+	}()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(ContainerMetadataMode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write container metadata %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadContainerMetadata reads the metadata file of the container whose
+// directory is containerDir; nil without error when there is none (a
+// container that no template build made).
+func ReadContainerMetadata(containerDir string) (map[string]string, error) {
+	path := filepath.Join(containerDir, ContainerMetadataName)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read container metadata: %w", err)
+	}
+	var md map[string]string
+	if err := json.Unmarshal(b, &md); err != nil {
+		return nil, fmt.Errorf("read container metadata %s: not a JSON object of strings: %w", path, err)
+	}
+	if err := validateContainerMetadata(md); err != nil {
+		return nil, fmt.Errorf("read container metadata %s: %w", path, err)
+	}
+	return md, nil
 }

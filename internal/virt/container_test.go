@@ -1,12 +1,16 @@
 package virt
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // containerErrFields returns the fields a Validate error names, in order.
@@ -278,5 +282,65 @@ func TestHasClonesError(t *testing.T) {
 	var hc *HasClonesError
 	if !errors.As(fmt.Errorf("destroy: %w", err), &hc) || hc.Name != "base" {
 		t.Fatal("HasClonesError is not found through wrapping")
+	}
+}
+
+// The metadata file a template build writes is what ContainerTemplates
+// reads back, with the mode and format the Packer builder relies on.
+func TestContainerMetadata(t *testing.T) {
+	dir := t.TempDir()
+	if md, err := ReadContainerMetadata(dir); err != nil || md != nil {
+		t.Fatalf("no file: %v, %v; want nil, nil", md, err)
+	}
+	built := time.Date(2026, 11, 26, 22, 30, 0, 0, time.FixedZone("CET", 3600))
+	md := NewContainerMetadata("debian", "12", "amd64", built)
+	md["variant"] = "minbase"
+	if err := WriteContainerMetadata(dir, md); err != nil {
+		t.Fatal(err)
+	}
+	path := ContainerMetadataPath(filepath.Dir(dir), filepath.Base(dir))
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != ContainerMetadataMode {
+		t.Errorf("mode %v, want %v", st.Mode().Perm(), ContainerMetadataMode)
+	}
+	got, err := ReadContainerMetadata(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"os": "debian", "release": "12", "arch": "amd64", "build_time": "2026-11-26T21:30:00Z", "variant": "minbase"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("read back %v, want %v", got, want)
+	}
+	raw, _ := os.ReadFile(path)
+	var plain map[string]string
+	if err := json.Unmarshal(raw, &plain); err != nil || plain["os"] != "debian" {
+		t.Errorf("the file is not a plain JSON object of strings: %s", raw)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".*")); len(leftovers) > 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+
+	for _, tc := range []struct {
+		md    map[string]string
+		field string
+	}{
+		{map[string]string{"OS": "x"}, `metadata["OS"]`},
+		{map[string]string{"os": "two\nlines"}, `metadata["os"]`},
+		{map[string]string{"build_time": "yesterday"}, `metadata["build_time"]`},
+	} {
+		err := WriteContainerMetadata(dir, tc.md)
+		var es SpecErrors
+		if !errors.As(err, &es) || es[0].Field != tc.field {
+			t.Errorf("WriteContainerMetadata(%v) = %v; want a spec error on %s", tc.md, err, tc.field)
+		}
+	}
+	if err := os.WriteFile(path, []byte(`{"os": 12}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadContainerMetadata(dir); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("a malformed file: %v; want an error naming %s", err, path)
 	}
 }

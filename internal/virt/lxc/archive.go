@@ -36,7 +36,7 @@ var lxcConfigDirs = []string{"/usr/share/lxc/config", "/usr/local/share/lxc/conf
 // left out of /dev, which LXC fills at start (lxc.autodev), as LXC's own
 // download template does.
 func (c *Client) createFromArchive(ctx context.Context, s *virt.ContainerSpec) error {
-	if err := hostIDMap(s); err != nil {
+	if err := c.hostIDMap(s); err != nil {
 		return err
 	}
 	confDir, err := lxcSharedConfigDir()
@@ -100,7 +100,7 @@ func (c *Client) createFromArchive(ctx context.Context, s *virt.ContainerSpec) e
 	if err := writeFileAtomic(filepath.Join(dir, "config"), []byte(base.String()), 0o640); err != nil {
 		return fmt.Errorf("write LXC config: %w", err)
 	}
-	return c.writeConfigs(s, nil)
+	return c.writeConfigs(s, configKeys(*s), nil)
 }
 
 func lxcSharedConfigDir() (string, error) {

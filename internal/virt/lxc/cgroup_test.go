@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/virtforge/terraform-provider-virt/internal/virt"
 )
 
 func TestCgroupLayout(t *testing.T) {
@@ -92,4 +95,92 @@ func TestDetectCgroupLayoutHere(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("cgroup layout of this host: %v (v1 swap accounting: %v)", l, l.memsw)
+}
+
+func TestLimitWrites(t *testing.T) {
+	base := virt.ContainerSpec{MemoryMiB: 64, SwapMiB: 32, CPUs: "0", CPUWeight: 50}
+	for _, tc := range []struct {
+		name      string
+		layout    cgroupLayout
+		old, next virt.ContainerSpec
+		want      []cgroupWrite
+	}{
+		{"nothing changes", hybridLayout, base, base, nil},
+		{"v1 memory and swap up", hybridLayout, base,
+			virt.ContainerSpec{MemoryMiB: 128, SwapMiB: 64, CPUs: "0", CPUWeight: 50},
+			[]cgroupWrite{{"memory.limit_in_bytes", "134217728"}, {"memory.memsw.limit_in_bytes", "201326592"}}},
+		{"v1 swap only: memsw moves, memory stays", hybridLayout, base,
+			virt.ContainerSpec{MemoryMiB: 64, SwapMiB: 0, CPUs: "0", CPUWeight: 50},
+			[]cgroupWrite{{"memory.memsw.limit_in_bytes", "-1"}}},
+		{"v1 no limits at all", hybridLayout, base, virt.ContainerSpec{},
+			[]cgroupWrite{{"memory.limit_in_bytes", "-1"}, {"memory.memsw.limit_in_bytes", "-1"}, {"cpuset.cpus", "0-3"}, {"cpu.shares", "1024"}}},
+		{"v1 without swap accounting", cgroupLayout{controllers: hybridLayout.controllers}, base,
+			virt.ContainerSpec{MemoryMiB: 128, SwapMiB: 32, CPUs: "0-1", CPUWeight: 200},
+			[]cgroupWrite{{"memory.limit_in_bytes", "134217728"}, {"cpuset.cpus", "0-1"}, {"cpu.shares", "2048"}}},
+		{"v2", unifiedLayout, base, virt.ContainerSpec{MemoryMiB: 128},
+			[]cgroupWrite{{"memory.max", "134217728"}, {"memory.swap.max", "max"}, {"cpuset.cpus", ""}, {"cpu.weight", "100"}}},
+		{"v2 from none", unifiedLayout, virt.ContainerSpec{}, base,
+			[]cgroupWrite{{"memory.max", "67108864"}, {"memory.swap.max", "33554432"}, {"cpuset.cpus", "0"}, {"cpu.weight", "50"}}},
+		{"no controllers: nothing to write", cgroupLayout{}, base, virt.ContainerSpec{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.layout.limitWrites(tc.old, tc.next, "0-3")
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("limitWrites = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLimitProblems(t *testing.T) {
+	all := virt.ContainerSpec{MemoryMiB: 64, SwapMiB: 32, CPUs: "0", CPUWeight: 50}
+	for _, tc := range []struct {
+		name   string
+		layout cgroupLayout
+		want   []string
+	}{
+		{"hybrid with swap accounting", hybridLayout, nil},
+		{"unified", unifiedLayout, nil},
+		{"v1 without swap accounting", cgroupLayout{controllers: hybridLayout.controllers}, []string{"swap"}},
+		{"no controllers", cgroupLayout{}, []string{"memory", "cpus", "cpu_weight"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var fields []string
+			for _, e := range tc.layout.limitProblems(all) {
+				fields = append(fields, e.Field)
+				if !strings.Contains(e.Reason, "leave "+e.Field+" unset") {
+					t.Errorf("%s: %q does not say what to do", e.Field, e.Reason)
+				}
+			}
+			if !reflect.DeepEqual(fields, tc.want) {
+				t.Errorf("fields %q, want %q", fields, tc.want)
+			}
+			// What limitProblems lets through, renderManagedConfig renders.
+			if _, err := renderManagedConfig(all, tc.layout); (err == nil) != (len(tc.want) == 0) {
+				t.Errorf("renderManagedConfig: %v, but limitProblems found %q", err, fields)
+			}
+		})
+	}
+	if errs := (cgroupLayout{}).limitProblems(virt.ContainerSpec{}); len(errs) != 0 {
+		t.Errorf("no limits on a host without controllers: %v", errs)
+	}
+}
+
+func TestParseCPUSet(t *testing.T) {
+	set, err := parseCPUSet("0-2,5\n")
+	if err != nil || !reflect.DeepEqual(set, cpuSet{0: true, 1: true, 2: true, 5: true}) {
+		t.Fatalf("parseCPUSet = %v, %v", set, err)
+	}
+	want, _ := parseCPUSet("1,5-7")
+	if got := want.missing(set); !reflect.DeepEqual(got, []int{6, 7}) {
+		t.Errorf("missing = %v, want [6 7]", got)
+	}
+	for _, bad := range []string{"a", "3-1", "1,,2", "-1", "9000"} {
+		if _, err := parseCPUSet(bad); err == nil {
+			t.Errorf("parseCPUSet(%q) accepted", bad)
+		}
+	}
+	if set, err := parseCPUSet(""); err != nil || len(set) != 0 {
+		t.Errorf("parseCPUSet(\"\") = %v, %v", set, err)
+	}
 }

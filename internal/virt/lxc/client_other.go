@@ -26,6 +26,8 @@ func New(lxcPath string, log hclog.Logger) (*Client, error) { return nil, errNoL
 
 func (*Client) Version() string { return "" }
 
+func (*Client) LXCPath() string { return "" }
+
 func (*Client) CreateContainer(context.Context, virt.ContainerSpec) (*virt.ContainerSpec, error) {
 	return nil, errNoLXC
 }
@@ -45,6 +47,8 @@ func (*Client) Exec(context.Context, string, virt.ExecSpec) (int, error) { retur
 func (*Client) UpdateContainer(context.Context, string, virt.ContainerSpec) (*virt.ContainerSpec, error) {
 	return nil, errNoLXC
 }
+
+func (*Client) CheckHost(virt.ContainerSpec) error { return errNoLXC }
 
 func (*Client) ContainerTemplates(context.Context) ([]virt.ContainerTemplate, error) {
 	return nil, errNoLXC

@@ -134,12 +134,7 @@ func renderManagedConfig(s virt.ContainerSpec, cg cgroupLayout) ([]configItem, e
 		add("lxc.start.auto", "1")
 	}
 
-	keys := make([]string, 0, len(s.Config))
-	for k := range s.Config {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range configKeys(s) {
 		add(k, s.Config[k])
 	}
 	return out, nil
@@ -158,15 +153,58 @@ func weightToShares(w uint64) uint64 { return w * 1024 / 100 }
 
 func sharesToWeight(s uint64) uint64 { return (s*100 + 512) / 1024 }
 
-// formatManagedConfig is the managed file's text.
-func formatManagedConfig(items []configItem) string {
+// comparedKeysPrefix starts the comment line of the managed file that
+// lists the extra keys (Config) it has held since the container last ran
+// with the file as it stands: the keys whose values pendingRestart compares
+// with the running container's. A key the spec has dropped is no longer in
+// the file, but may still be in the config the container runs with; this
+// line is the only place that remembers it. Extra names cost one lookup
+// each and never report anything by themselves.
+const comparedKeysPrefix = "# Extra keys to compare with the running container:"
+
+// formatManagedConfig is the managed file's text; comparedKeys (sorted,
+// may be empty) go into its comparedKeysPrefix line.
+func formatManagedConfig(items []configItem, comparedKeys []string) string {
 	var b strings.Builder
 	b.WriteString(managedHeader)
+	if len(comparedKeys) > 0 {
+		b.WriteString(comparedKeysPrefix + " " + strings.Join(comparedKeys, " ") + "\n")
+	}
 	for _, it := range items {
 		b.WriteString(it.String())
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// parseComparedKeys reads the comparedKeysPrefix line of a managed file.
+func parseComparedKeys(text string) []string {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, comparedKeysPrefix); ok {
+			return strings.Fields(rest)
+		}
+	}
+	return nil
+}
+
+// configKeys are the spec's extra keys, sorted.
+func configKeys(s virt.ContainerSpec) []string {
+	keys := make([]string, 0, len(s.Config))
+	for k := range s.Config {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// mergeKeys is the sorted union of key lists.
+func mergeKeys(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // parseConfig reads the "key = value" lines of an LXC config, skipping

@@ -87,7 +87,7 @@ func TestRenderManagedConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.golden, formatManagedConfig(items))
+			golden(t, tc.golden, formatManagedConfig(items, configKeys(tc.spec)))
 		})
 	}
 }
@@ -133,7 +133,7 @@ func TestManagedConfigRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := specFromConfig(parseConfig(formatManagedConfig(items)), true)
+			got, err := specFromConfig(parseConfig(formatManagedConfig(items, configKeys(want))), true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,5 +274,22 @@ func TestIsManagedInclude(t *testing.T) {
 		if got := isManagedInclude(path, "/var/lib/lxc"); got != want {
 			t.Errorf("isManagedInclude(%q) = %v, want %v", path, got, want)
 		}
+	}
+}
+
+func TestComparedKeys(t *testing.T) {
+	text := formatManagedConfig([]configItem{{"lxc.uts.name", "a"}}, []string{"lxc.environment", "lxc.signal.halt"})
+	if got := parseComparedKeys(text); !reflect.DeepEqual(got, []string{"lxc.environment", "lxc.signal.halt"}) {
+		t.Errorf("parseComparedKeys = %q", got)
+	}
+	// LXC reads the line as a comment.
+	if items := parseConfig(text); !reflect.DeepEqual(items, []configItem{{"lxc.uts.name", "a"}}) {
+		t.Errorf("parseConfig = %v", items)
+	}
+	if got := parseComparedKeys(formatManagedConfig(nil, nil)); got != nil {
+		t.Errorf("no keys: %q", got)
+	}
+	if got := mergeKeys([]string{"b", "a"}, nil, []string{"a", "c"}); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Errorf("mergeKeys = %q", got)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -44,12 +43,19 @@ func (c *Client) CreateContainer(ctx context.Context, spec virt.ContainerSpec) (
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("create container %q: %w", name, err)
 	}
-	// Render once before making anything, so that a limit this host cannot
-	// enforce fails without a trace.
-	if _, err := renderManagedConfig(spec, c.cgroups); err != nil {
-		return nil, fmt.Errorf("create container %q: %w", name, err)
+	// A clone's template is opened once, for the host check and the clone.
+	var tmpl *golxc.Container
+	if spec.Template != "" {
+		t, err := c.open(spec.Template)
+		switch {
+		case err == nil:
+			tmpl = t
+			defer c.release(t)
+		case !errors.Is(err, virt.ErrNotFound): // checkHost says "not found" in the user's terms
+			return nil, fmt.Errorf("create container %q: template: %w", name, err)
+		}
 	}
-	if err := c.checkHost(spec); err != nil {
+	if err := c.checkHost(spec, tmpl); err != nil {
 		return nil, err
 	}
 	if _, err := os.Lstat(c.dir(name)); err == nil {
@@ -64,7 +70,7 @@ func (c *Client) CreateContainer(ctx context.Context, spec virt.ContainerSpec) (
 	var err error
 	switch {
 	case spec.Template != "":
-		err = c.createClone(&spec)
+		err = c.createClone(ctx, &spec, tmpl)
 	case spec.Archive != "":
 		err = c.createFromArchive(ctx, &spec)
 	default:
@@ -78,19 +84,17 @@ func (c *Client) CreateContainer(ctx context.Context, spec virt.ContainerSpec) (
 		return nil, fmt.Errorf("create container %q: %w", name, err)
 	}
 
-	ct, err := c.open(name)
+	// Read back from the files just written; a new container is stopped,
+	// so there is no run state to ask LXC for.
+	out, _, err := c.savedSpec(name)
 	if err != nil {
 		return nil, fmt.Errorf("create container %q: read it back: %w", name, err)
 	}
-	defer c.release(ct)
-	out, err := c.readSpec(ct, name)
-	if err != nil {
-		return nil, fmt.Errorf("create container %q: read it back: %w", name, err)
-	}
+	out.State = virt.ContainerStopped
 	// The backend knows the source it was given; the config only records
 	// a clone's.
 	out.Archive, out.LXCTemplate = spec.Archive, spec.LXCTemplate
-	return out, nil
+	return &out, nil
 }
 
 func sourceOf(s virt.ContainerSpec) string {
@@ -103,39 +107,6 @@ func sourceOf(s virt.ContainerSpec) string {
 		return "lxc template " + s.LXCTemplate.Name
 	}
 	return ""
-}
-
-// checkHost reports what the spec needs from the host and the host lacks,
-// as SpecErrors: it is the user's input that names them.
-func (c *Client) checkHost(s virt.ContainerSpec) error {
-	var errs virt.SpecErrors
-	for i, n := range s.Interfaces {
-		if _, err := os.Stat(filepath.Join("/sys/class/net", n.Bridge, "bridge")); err != nil {
-			errs = append(errs, &virt.SpecError{
-				Field:  fmt.Sprintf("interfaces[%d].bridge", i),
-				Reason: fmt.Sprintf("there is no bridge %q on this host", n.Bridge),
-			})
-		}
-	}
-	for i, m := range s.Mounts {
-		if _, err := os.Stat(m.Source); err != nil {
-			errs = append(errs, &virt.SpecError{
-				Field:  fmt.Sprintf("mounts[%d].source", i),
-				Reason: fmt.Sprintf("cannot use %q on this host: %v", m.Source, err),
-			})
-		}
-	}
-	if s.Archive != "" {
-		if st, err := os.Stat(s.Archive); err != nil {
-			errs = append(errs, &virt.SpecError{Field: "archive", Reason: err.Error()})
-		} else if !st.Mode().IsRegular() {
-			errs = append(errs, &virt.SpecError{Field: "archive", Reason: fmt.Sprintf("%q is not a regular file", s.Archive)})
-		}
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
 }
 
 // fillHWAddrs gives every interface without a MAC a random one in the
@@ -157,16 +128,22 @@ func fillHWAddrs(ifs []virt.ContainerInterfaceSpec) error {
 
 // hostIDMap fills in the host's subordinate ranges for an unprivileged
 // container that names no id map of its own.
-func hostIDMap(s *virt.ContainerSpec) error {
+func (c *Client) hostIDMap(s *virt.ContainerSpec) error {
 	if !s.Unprivileged || len(s.IDMap) > 0 {
 		return nil
 	}
-	m, err := virt.HostIDMap(idMapOwner)
+	m, err := c.rootIDMap()
 	if err != nil {
 		return err
 	}
 	s.IDMap = m
 	return nil
+}
+
+// rootIDMap is root's subordinate ranges from the client's subid files;
+// the files may name root by name or by uid.
+func (c *Client) rootIDMap() ([]virt.IDMapEntry, error) {
+	return virt.HostIDMapFrom(c.subUIDFile, c.subGIDFile, idMapOwner, idMapOwner, "0")
 }
 
 func idMapValue(e virt.IDMapEntry) string {
@@ -184,7 +161,7 @@ func idMapValue(e virt.IDMapEntry) string {
 // process the output becomes the error message when the template fails
 // (a mirror that is unreachable, say), and ctx can kill it.
 func (c *Client) createFromTemplate(ctx context.Context, s *virt.ContainerSpec) error {
-	if err := hostIDMap(s); err != nil {
+	if err := c.hostIDMap(s); err != nil {
 		return err
 	}
 	bin, err := exec.LookPath("lxc-create")
@@ -232,7 +209,7 @@ func (c *Client) createFromTemplate(ctx context.Context, s *virt.ContainerSpec) 
 		}
 		return fmt.Errorf("lxc template %q: lxc-create: %w%s", s.LXCTemplate.Name, err, withOutput(out.lastLines(8)))
 	}
-	return c.writeConfigs(s, nil)
+	return c.writeConfigs(s, configKeys(*s), nil)
 }
 
 // tailBuffer keeps the last max bytes written to it: enough of a
@@ -267,75 +244,72 @@ func withOutput(out string) string {
 }
 
 // createClone makes a copy-on-write snapshot clone of a stopped template
-// container, as `lxc-copy -s -B overlayfs` does: the clone's rootfs is an
+// container with `lxc-copy -s -B overlayfs`: the clone's rootfs is an
 // overlay whose lower layer is the template's, so it costs the same whatever
 // the template's size. The clone shares the template's files, so it must
 // share its id map too.
-func (c *Client) createClone(s *virt.ContainerSpec) error {
-	tmpl, err := c.open(s.Template)
+//
+// lxc-copy rather than liblxc's clone in this process: that clone forks a
+// child that mounts the new rootfs, and a fork of this process (tens of MiB,
+// with ten creates and the garbage collector at work, as in a Terraform
+// apply) costs more than running lxc-copy, which Go starts without copying
+// this process (vfork). Measured with a busy heap: about 10 ms in process
+// against 7 ms for lxc-copy; the provider's apply of 50 clones went from
+// 2.3-2.9 s to 1.8-2.6 s.
+func (c *Client) createClone(ctx context.Context, s *virt.ContainerSpec, tmpl *golxc.Container) error {
+	// checkHost has made sure the template is stopped and its id map
+	// agrees with the spec.
+	tmplMap, err := templateIDMap(tmpl)
 	if err != nil {
-		return fmt.Errorf("template: %w", err)
-	}
-	defer c.release(tmpl)
-	if st := tmpl.State(); st != golxc.STOPPED {
-		return fmt.Errorf("template container %q is %s: a snapshot clone needs it stopped, since its rootfs becomes the clone's lower layer", s.Template, st)
-	}
-
-	var tmplMap []virt.IDMapEntry
-	for _, v := range tmpl.ConfigItem("lxc.idmap") {
-		if strings.TrimSpace(v) == "" {
-			continue
-		}
-		e, err := parseIDMapEntry(v)
-		if err != nil {
-			return fmt.Errorf("template container %q: %w", s.Template, err)
-		}
-		tmplMap = append(tmplMap, e)
-	}
-	switch {
-	case s.Unprivileged != (len(tmplMap) > 0):
-		kind := map[bool]string{true: "unprivileged", false: "privileged"}
-		return virt.SpecErrors{{Field: "unprivileged", Reason: fmt.Sprintf(
-			"template container %q is %s: a snapshot clone shares its files, so it must be %s too",
-			s.Template, kind[len(tmplMap) > 0], kind[len(tmplMap) > 0])}}
-	case len(s.IDMap) > 0 && !slices.Equal(s.IDMap, tmplMap):
-		return virt.SpecErrors{{Field: "idmap", Reason: fmt.Sprintf(
-			"differs from the id map of template container %q: a snapshot clone shares its files, whose owners are the template's mapped ids", s.Template)}}
+		return fmt.Errorf("template container %q: %w", s.Template, err)
 	}
 	s.IDMap = tmplMap
 
+	bin, err := exec.LookPath("lxc-copy")
+	if err != nil {
+		return fmt.Errorf("lxc-copy, which makes snapshot clones, is not installed (Debian package lxc): %w", err)
+	}
 	logPath, err := tempLog()
 	if err != nil {
 		return err
 	}
 	defer c.removeTemp(logPath)
-	// Set on the template's in-memory config only; the clone's copy of the
-	// key is dropped when its config is rewritten.
-	if err := tmpl.SetLogFile(logPath); err != nil {
-		return fmt.Errorf("set log file: %w", err)
-	}
-	if err := tmpl.Clone(s.Name, golxc.CloneOptions{Backend: golxc.Overlayfs, Snapshot: true}); err != nil {
+	cmd := exec.CommandContext(ctx, bin, "--snapshot", "--backingstorage", "overlayfs", "--name", s.Template, "--newname", s.Name,
+		"--lxcpath", c.lxcPath, "--logfile", logPath, "--logpriority", "ERROR")
+	cmd.Env = []string{defaultPath}
+	out := &tailBuffer{max: 4096}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
 		msg := lxcLogErrors(logPath)
 		if msg != "" {
 			msg = " (liblxc: " + msg + ")"
+		} else {
+			msg = withOutput(out.lastLines(4))
 		}
-		return fmt.Errorf("snapshot clone of %q: %w%s", s.Template, err, msg)
+		return fmt.Errorf("snapshot clone of %q: lxc-copy: %w%s", s.Template, err, msg)
 	}
-	return c.writeConfigs(s, func(it configItem) bool { return it.Key == "lxc.log.file" && it.Value == logPath })
+	return c.writeConfigs(s, configKeys(*s), nil)
 }
 
-// writeConfigs writes the managed config and rebases LXC's own config onto
-// it. Each file is replaced atomically, so the container's config always
-// loads, and a failed create can be destroyed through LXC (which for a clone
-// also drops it from its template's list of clones).
-func (c *Client) writeConfigs(s *virt.ContainerSpec, drop func(configItem) bool) error {
+// writeConfigs writes the managed config (comparedKeys in its
+// comparedKeysPrefix line) and rebases LXC's own config onto it. Each file
+// is replaced atomically, and the managed one first: LXC's config includes
+// it from the start (then the new file is the whole change) or only once
+// rebased (then, until that rename, the old config stands as it was). So
+// the container's config always loads and always is one whole version, and
+// a failed create can be destroyed through LXC (which for a clone also
+// drops it from its template's list of clones).
+func (c *Client) writeConfigs(s *virt.ContainerSpec, comparedKeys []string, drop func(configItem) bool) error {
 	items, err := renderManagedConfig(*s, c.cgroups)
 	if err != nil {
 		return err
 	}
 	dir := c.dir(s.Name)
 	managedPath := filepath.Join(dir, ManagedConfigName)
-	if err := writeFileAtomic(managedPath, []byte(formatManagedConfig(items)), 0o640); err != nil {
+	if err := writeFileAtomic(managedPath, []byte(formatManagedConfig(items, comparedKeys)), 0o640); err != nil {
 		return fmt.Errorf("write managed config: %w", err)
 	}
 	mainPath := filepath.Join(dir, "config")
@@ -343,7 +317,11 @@ func (c *Client) writeConfigs(s *virt.ContainerSpec, drop func(configItem) bool)
 	if err != nil {
 		return fmt.Errorf("read LXC config: %w", err)
 	}
-	if err := writeFileAtomic(mainPath, []byte(rebaseConfig(string(text), c.lxcPath, managedPath, drop)), 0o640); err != nil {
+	rebased := rebaseConfig(string(text), c.lxcPath, managedPath, drop)
+	if rebased == string(text) {
+		return nil // an update of a container this package made
+	}
+	if err := writeFileAtomic(mainPath, []byte(rebased), 0o640); err != nil {
 		return fmt.Errorf("write LXC config: %w", err)
 	}
 	return nil

@@ -80,6 +80,8 @@ func TestLXCLogErrors(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "lxc.log")
 	log := `lxc-start c 20261126213153.423 NOTICE   start - ../src/lxc/start.c:signal_handler:446 - Received 17
 lxc-start c 20261126213153.445 ERROR    conf - ../src/lxc/conf.c:mount_entry:2459 - Permission denied - Failed to mount "/x" on "/y"
+lxc-start c 20261126213153.446 ERROR    lxccontainer - ../src/lxc/lxccontainer.c:wait_on_daemonized_start:878 - Received container state "ABORTING" instead of "RUNNING"
+lxc-start c 20261126213153.446 ERROR    lxc_start - ../src/lxc/tools/lxc_start.c:main:306 - The container failed to start
 lxc-start c 20261126213153.446 ERROR    start - ../src/lxc/start.c:__lxc_start:2107 - Failed to spawn container "c"
 `
 	if err := os.WriteFile(p, []byte(log), 0o600); err != nil {
@@ -128,5 +130,21 @@ func TestSnapshotFiles(t *testing.T) {
 	// A template under another LXC path is not one of this client's.
 	if tmpl, ok := c.snapshotOrigin("other"); ok {
 		t.Errorf("snapshotOrigin(other) = %q, want none", tmpl)
+	}
+}
+
+// A container's addresses as its network namespace's fib_trie lists them
+// (testdata/fib_trie is a busybox container's with a second address
+// added by hand): local /32 entries, each once, loopback's left out.
+func TestLocalAddresses(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "fib_trie"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := localAddresses(string(b)), []string{"10.0.3.240", "192.168.7.9"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("localAddresses = %q, want %q", got, want)
+	}
+	if got := localAddresses(""); got != nil {
+		t.Errorf("no trie: %q", got)
 	}
 }

@@ -88,7 +88,7 @@ func destroyForCleanup(t *testing.T, c *Client, name string) {
 // freeTestIP picks an address on the test bridge; tests running at the
 // same time on one host make a clash unlikely, and a clash would show as a
 // failed ping, not as a wrong pass.
-func freeTestIP(t *testing.T) string {
+func freeTestIP(t testing.TB) string {
 	var b [1]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
@@ -659,7 +659,7 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 		spec virt.ContainerSpec
 		want string
 	}{
-		{"unknown lxc template", virt.ContainerSpec{LXCTemplate: &virt.LXCTemplate{Name: "vt-no-such-template"}, Unprivileged: true}, `lxc template "vt-no-such-template"`},
+		{"unknown lxc template", virt.ContainerSpec{LXCTemplate: &virt.LXCTemplate{Name: "vt-no-such-template"}, Unprivileged: true}, `no LXC template script "vt-no-such-template"`},
 		{"failing lxc template", virt.ContainerSpec{LXCTemplate: &virt.LXCTemplate{Name: "busybox", Args: []string{"--busybox-path", "/nonexistent/busybox"}}, Unprivileged: true}, "Failed to find busybox binary"},
 		{"broken archive", virt.ContainerSpec{Archive: garbage, Unprivileged: true}, "tar"},
 		{"missing archive", virt.ContainerSpec{Archive: "/nonexistent/rootfs.tar"}, "archive"},
@@ -756,5 +756,32 @@ func TestNotFound(t *testing.T) {
 	var es virt.SpecErrors
 	if errors.Is(err, virt.ErrNotFound) || !errors.As(err, &es) {
 		t.Fatalf("Container(\"../etc\"): %v; want a spec error", err)
+	}
+}
+
+// A start that fails says why, in liblxc's words, and leaves the container
+// stopped.
+func TestStartFailureSaysWhy(t *testing.T) {
+	c := newTestClient(t)
+	ctx := context.Background()
+	tmpl := busyboxTemplate(t, c, true)
+	name := testenv.Name(t, "lxc-sfail")
+	create(t, c, virt.ContainerSpec{Name: name, Template: tmpl, Unprivileged: true, Interfaces: []virt.ContainerInterfaceSpec{{}}})
+	// The bridge goes away behind the layer's back.
+	managed := filepath.Join(c.dir(name), ManagedConfigName)
+	b, err := os.ReadFile(managed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(managed, []byte(strings.Replace(string(b), "link = "+testBridge, "link = vt-nobr0", 1)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	err = c.StartContainer(ctx, name)
+	if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "vt-nobr0") {
+		t.Fatalf("StartContainer with a missing bridge: %v; want an error naming the container and the bridge", err)
+	}
+	t.Logf("error: %v", err)
+	if s := readBack(t, c, name); s.State != virt.ContainerStopped {
+		t.Errorf("after the failed start: %s", s.State)
 	}
 }
