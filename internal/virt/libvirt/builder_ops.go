@@ -1,0 +1,190 @@
+package libvirt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/virtforge/terraform-provider-virt/internal/virt"
+)
+
+// Operations an image builder needs beyond what the provider uses: typing
+// on the guest's keyboard, waiting for a guest to power itself off, copying
+// and downloading volumes, and reading the definition as libvirt holds it.
+
+// MaxKeysPerSend is how many key codes libvirt accepts in one send-key
+// call (VIR_DOMAIN_SEND_KEY_MAX_KEYS).
+const MaxKeysPerSend = 16
+
+// SendKeys presses the keys given as Linux input key codes (KEY_* of
+// linux/input-event-codes.h) together, holds them for hold, and releases
+// them, on the running machine's keyboard. Chords (shift+a) are one call;
+// text is one call per character. libvirt translates the codes for the
+// emulated keyboard, so no VNC client is needed.
+func (c *Client) SendKeys(ctx context.Context, name string, codes []uint32, hold time.Duration) error {
+	if len(codes) == 0 || len(codes) > MaxKeysPerSend {
+		return fmt.Errorf("send keys to machine %q: %d keys at once (1 to %d)", name, len(codes), MaxKeysPerSend)
+	}
+	dom, err := c.lookupDomain(ctx, name)
+	if err != nil {
+		return err
+	}
+	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		return lv.DomainSendKey(dom, uint32(golibvirt.KeycodeSetLinux), uint32(hold/time.Millisecond), codes, 0)
+	})
+	return wrapMachine(err, "send keys to", name)
+}
+
+// WaitMachineStopped waits, on lifecycle events, until the machine is shut
+// off (the guest powered itself off, e.g. after a shutdown command), or ctx
+// ends. A machine that is already stopped returns at once.
+func (c *Client) WaitMachineStopped(ctx context.Context, name string) error {
+	dom, err := c.lookupDomain(ctx, name)
+	if err != nil {
+		return err
+	}
+	return c.awaitDomainState(ctx, dom, isStopped, nil, 0)
+}
+
+// MachineXML returns the machine's persistent definition as libvirt
+// stores it (with the defaults libvirt filled in), for a builder to ship
+// beside the disk it made.
+func (c *Client) MachineXML(ctx context.Context, name string) (string, error) {
+	dom, err := c.lookupDomain(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	var doc string
+	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		var err error
+		doc, err = lv.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
+		return err
+	})
+	return doc, wrapMachine(err, "read", name)
+}
+
+// CopyVolume makes dst (in dst.Pool, dst.Format) a standalone copy of the
+// volume with key srcKey: libvirt runs qemu-img convert on the host, which
+// reads through any backing chain (a clone becomes self-contained) and
+// writes only data, so the copy is sparse. dst.CapacityBytes 0 keeps the
+// source's capacity. ErrExists when dst's name is taken.
+func (c *Client) CopyVolume(ctx context.Context, srcKey string, dst virt.VolumeSpec) (*virt.VolumeSpec, error) {
+	dst = dst.WithDefaults()
+	dst.BackingVolumeKey = ""
+	release, err := c.storageLocks.share(ctx, dst.Pool)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	var out *virt.VolumeSpec
+	err = c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		pool, err := lv.StoragePoolLookupByName(dst.Pool)
+		if err != nil {
+			return wrap(err, "look up", "pool", dst.Pool)
+		}
+		src, err := lv.StorageVolLookupByKey(srcKey)
+		if err != nil {
+			return wrap(err, "look up", "volume", srcKey)
+		}
+		if dst.CapacityBytes == 0 {
+			x, err := volumeXML(lv, src)
+			if err != nil {
+				return err
+			}
+			if dst.CapacityBytes, err = volumeCapacity(x); err != nil {
+				return fmt.Errorf("volume %q: %w", srcKey, err)
+			}
+		}
+		doc, err := volumeDoc(dst).Marshal()
+		if err != nil {
+			return fmt.Errorf("render volume %q: %w", dst.Name, err)
+		}
+		var vol golibvirt.StorageVol
+		err = c.retryBusy(ctx, "copy volume "+srcKey, func() error {
+			var err error
+			vol, err = lv.StorageVolCreateXMLFrom(pool, doc, src, 0)
+			return err
+		})
+		if err != nil {
+			return wrap(err, "copy volume "+srcKey+" to", "volume", dst.Pool+"/"+dst.Name)
+		}
+		out, err = readVolume(lv, vol)
+		return err
+	})
+	return out, err
+}
+
+// DownloadVolume writes the volume's bytes (its stored form: a qcow2 file
+// stays qcow2) to the file at path, sparse: runs of zeros become holes.
+func (c *Client) DownloadVolume(ctx context.Context, key, path string) (err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("download volume %q: %w", key, err)
+	}
+	w := &sparseWriter{f: f}
+	defer func() {
+		err = errors.Join(err, w.finish(), f.Close())
+		if err != nil {
+			_ = os.Remove(path) // a partial copy is worse than none
+		}
+	}()
+	return c.volumeWork(ctx, key, func(lv *golibvirt.Libvirt, vol golibvirt.StorageVol) error {
+		err := lv.StorageVolDownload(vol, ctxWriter{ctx, w}, 0, 0, 0)
+		return wrap(err, "download", "volume", key)
+	})
+}
+
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// sparseWriter skips whole zero blocks by seeking, so a disk image lands
+// with holes where the guest never wrote.
+type sparseWriter struct {
+	f   *os.File
+	off int64
+}
+
+const sparseBlock = 4096
+
+func (s *sparseWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), sparseBlock)
+		chunk := p[:k]
+		if !allZero(chunk) {
+			if _, err := s.f.WriteAt(chunk, s.off); err != nil {
+				return n, err
+			}
+		}
+		s.off += int64(k)
+		n += k
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// finish sets the file's length, which trailing holes do not.
+func (s *sparseWriter) finish() error { return s.f.Truncate(s.off) }
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}

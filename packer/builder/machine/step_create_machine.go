@@ -1,0 +1,129 @@
+package machine
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/virtforge/terraform-provider-virt/internal/virt"
+)
+
+// bootTemplateData is what boot_command and boot.cmdline may refer to.
+type bootTemplateData struct {
+	HTTPIP   string
+	HTTPPort int
+	Name     string
+}
+
+// stepCreateMachine defines and starts the build guest: the build disk
+// first (it boots), then the installer ISO and the CD, one NIC on the
+// network, and the serial console written to a file that boot_wait_for
+// reads.
+type stepCreateMachine struct{}
+
+func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	c := state.Get(stateConfig).(*Config)
+	d := state.Get(stateDriver).(Driver)
+	ui := state.Get("ui").(packersdk.Ui)
+
+	httpIP, err := networkAddress(ctx, d, c.Network)
+	if err != nil {
+		ui.Say(fmt.Sprintf("No host address on network %q for {{ .HTTPIP }}: %v", c.Network, err))
+	}
+	state.Put(stateHTTPIP, httpIP)
+	data := bootTemplateData{HTTPIP: httpIP, HTTPPort: httpPort(state), Name: c.VMName}
+
+	build := state.Get(stateBuildVolume).(*virt.VolumeSpec)
+	disks := []virt.DiskSpec{{VolumeKey: build.Key, Bus: c.DiskBus}}
+	for _, k := range []string{stateISOVolume, stateCDVolume} {
+		if v, ok := state.Get(k).(*virt.VolumeSpec); ok {
+			disks = append(disks, virt.DiskSpec{VolumeKey: v.Key, Device: virt.DeviceCDROM})
+		}
+	}
+	var boot *virt.DirectBoot
+	if b, ok := state.Get(stateKernel).(*virt.DirectBoot); ok {
+		boot = b
+	} else if c.Boot != nil {
+		boot = &virt.DirectBoot{Kernel: c.Boot.Kernel, Initrd: c.Boot.Initrd, Cmdline: c.Boot.Cmdline}
+	}
+	if boot != nil && boot.Cmdline != "" {
+		ictx := c.ctx
+		ictx.Data = data
+		if boot.Cmdline, err = interpolate.Render(boot.Cmdline, &ictx); err != nil {
+			return halt(state, fmt.Errorf("boot.cmdline: %w", err))
+		}
+	}
+	console := filepath.Join(state.Get(stateTempDir).(string), "console.log")
+	spec := virt.MachineSpec{
+		Name:        c.VMName,
+		Type:        virt.DomainType(c.DomainType),
+		Description: "packer build " + c.PackerBuildName + ": output " + c.OutputPool + "/" + c.OutputVolume,
+		VCPU:        uint(c.VCPU),
+		MemoryMiB:   uint64(c.Memory),
+		Firmware:    virt.Firmware(c.Firmware),
+		Boot:        boot,
+		Disks:       disks,
+		Interfaces:  []virt.InterfaceSpec{{Network: c.Network, Model: c.NICModel}},
+		Console:     virt.ConsoleSpec{Type: virt.ConsoleFile, Path: console},
+		// The guest agent, when the guest runs one, is the last way to its
+		// address (after the DHCP lease and ARP).
+		QemuAgent: true,
+	}
+	ui.Say(fmt.Sprintf("Starting machine %s (%s, %d vCPU, %d MiB)...", c.VMName, c.DomainType, c.VCPU, c.Memory))
+	m, err := d.CreateMachine(ctx, spec, true)
+	if err != nil {
+		return halt(state, fmt.Errorf("create machine %q on %s: %w", c.VMName, c.URI, err))
+	}
+	state.Put(stateMachine, m)
+	state.Put(stateConsoleLog, console)
+	state.Put("boot_data", data)
+	return multistep.ActionContinue
+}
+
+// Cleanup removes the build machine, running or not.
+func (s *stepCreateMachine) Cleanup(state multistep.StateBag) {
+	m, ok := state.Get(stateMachine).(*virt.MachineSpec)
+	if !ok {
+		return
+	}
+	d := state.Get(stateDriver).(Driver)
+	ui := state.Get("ui").(packersdk.Ui)
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	if err := d.UndefineMachine(ctx, m.Name); err != nil && !isNotFound(err) {
+		ui.Error(fmt.Sprintf("Error removing machine %s: %v", m.Name, err))
+	}
+}
+
+// networkAddress is the host's IPv4 address on a libvirt network: where the
+// guest reaches Packer's HTTP server.
+func networkAddress(ctx context.Context, d Driver, network string) (string, error) {
+	n, err := d.Network(ctx, network)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range n.Addresses {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			if ip, err2 := netip.ParseAddr(strings.TrimSpace(a)); err2 == nil && ip.Is4() {
+				return ip.String(), nil
+			}
+			continue
+		}
+		if p.Addr().Is4() {
+			return p.Addr().String(), nil
+		}
+	}
+	return "", fmt.Errorf("network %q has no IPv4 address", network)
+}
+
+func httpPort(state multistep.StateBag) int {
+	p, _ := state.Get("http_port").(int)
+	return p
+}
