@@ -7,17 +7,66 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
+// FlatBootstrapConfig is an auto-generated flat version of BootstrapConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatBootstrapConfig struct {
+	Tool     *string  `mapstructure:"tool" cty:"tool" hcl:"tool"`
+	Release  *string  `mapstructure:"release" required:"true" cty:"release" hcl:"release"`
+	Mirror   *string  `mapstructure:"mirror" cty:"mirror" hcl:"mirror"`
+	Variant  *string  `mapstructure:"variant" cty:"variant" hcl:"variant"`
+	Packages []string `mapstructure:"packages" cty:"packages" hcl:"packages"`
+}
+
+// FlatMapstructure returns a new FlatBootstrapConfig.
+// FlatBootstrapConfig is an auto-generated flat version of BootstrapConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*BootstrapConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatBootstrapConfig)
+}
+
+// HCL2Spec returns the hcl spec of a BootstrapConfig.
+// This spec is used by HCL to read the fields of BootstrapConfig.
+// The decoded values from this spec will then be applied to a FlatBootstrapConfig.
+func (*FlatBootstrapConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"tool":     &hcldec.AttrSpec{Name: "tool", Type: cty.String, Required: false},
+		"release":  &hcldec.AttrSpec{Name: "release", Type: cty.String, Required: false},
+		"mirror":   &hcldec.AttrSpec{Name: "mirror", Type: cty.String, Required: false},
+		"variant":  &hcldec.AttrSpec{Name: "variant", Type: cty.String, Required: false},
+		"packages": &hcldec.AttrSpec{Name: "packages", Type: cty.List(cty.String), Required: false},
+	}
+	return s
+}
+
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName     *string           `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType   *string           `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion   *string           `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug         *bool             `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce         *bool             `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError       *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars      map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	PackerBuildName     *string                `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType   *string                `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion   *string                `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug         *bool                  `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce         *bool                  `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError       *string                `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars      map[string]string      `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars []string               `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Bootstrap           *FlatBootstrapConfig   `mapstructure:"bootstrap" cty:"bootstrap" hcl:"bootstrap"`
+	Archive             *string                `mapstructure:"archive" cty:"archive" hcl:"archive"`
+	LXCTemplate         *FlatLXCTemplateConfig `mapstructure:"lxc_template" cty:"lxc_template" hcl:"lxc_template"`
+	Template            *string                `mapstructure:"template" cty:"template" hcl:"template"`
+	ContainerName       *string                `mapstructure:"container_name" cty:"container_name" hcl:"container_name"`
+	Hostname            *string                `mapstructure:"hostname" cty:"hostname" hcl:"hostname"`
+	Unprivileged        *bool                  `mapstructure:"unprivileged" cty:"unprivileged" hcl:"unprivileged"`
+	LXCPath             *string                `mapstructure:"lxc_path" cty:"lxc_path" hcl:"lxc_path"`
+	Bridge              *string                `mapstructure:"bridge" cty:"bridge" hcl:"bridge"`
+	IPv4Address         *string                `mapstructure:"ipv4_address" cty:"ipv4_address" hcl:"ipv4_address"`
+	IPv4Gateway         *string                `mapstructure:"ipv4_gateway" cty:"ipv4_gateway" hcl:"ipv4_gateway"`
+	WaitForAddress      *bool                  `mapstructure:"wait_for_address" cty:"wait_for_address" hcl:"wait_for_address"`
+	AddressTimeout      *string                `mapstructure:"address_timeout" cty:"address_timeout" hcl:"address_timeout"`
+	StopTimeout         *string                `mapstructure:"stop_timeout" cty:"stop_timeout" hcl:"stop_timeout"`
+	OutputTemplate      *string                `mapstructure:"output_template" cty:"output_template" hcl:"output_template"`
+	OutputArchive       *string                `mapstructure:"output_archive" cty:"output_archive" hcl:"output_archive"`
+	OutputFormat        *string                `mapstructure:"output_format" cty:"output_format" hcl:"output_format"`
+	Metadata            map[string]string      `mapstructure:"metadata" cty:"metadata" hcl:"metadata"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -40,6 +89,49 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_on_error":            &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
 		"packer_user_variables":      &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
+		"bootstrap":                  &hcldec.BlockSpec{TypeName: "bootstrap", Nested: hcldec.ObjectSpec((*FlatBootstrapConfig)(nil).HCL2Spec())},
+		"archive":                    &hcldec.AttrSpec{Name: "archive", Type: cty.String, Required: false},
+		"lxc_template":               &hcldec.BlockSpec{TypeName: "lxc_template", Nested: hcldec.ObjectSpec((*FlatLXCTemplateConfig)(nil).HCL2Spec())},
+		"template":                   &hcldec.AttrSpec{Name: "template", Type: cty.String, Required: false},
+		"container_name":             &hcldec.AttrSpec{Name: "container_name", Type: cty.String, Required: false},
+		"hostname":                   &hcldec.AttrSpec{Name: "hostname", Type: cty.String, Required: false},
+		"unprivileged":               &hcldec.AttrSpec{Name: "unprivileged", Type: cty.Bool, Required: false},
+		"lxc_path":                   &hcldec.AttrSpec{Name: "lxc_path", Type: cty.String, Required: false},
+		"bridge":                     &hcldec.AttrSpec{Name: "bridge", Type: cty.String, Required: false},
+		"ipv4_address":               &hcldec.AttrSpec{Name: "ipv4_address", Type: cty.String, Required: false},
+		"ipv4_gateway":               &hcldec.AttrSpec{Name: "ipv4_gateway", Type: cty.String, Required: false},
+		"wait_for_address":           &hcldec.AttrSpec{Name: "wait_for_address", Type: cty.Bool, Required: false},
+		"address_timeout":            &hcldec.AttrSpec{Name: "address_timeout", Type: cty.String, Required: false},
+		"stop_timeout":               &hcldec.AttrSpec{Name: "stop_timeout", Type: cty.String, Required: false},
+		"output_template":            &hcldec.AttrSpec{Name: "output_template", Type: cty.String, Required: false},
+		"output_archive":             &hcldec.AttrSpec{Name: "output_archive", Type: cty.String, Required: false},
+		"output_format":              &hcldec.AttrSpec{Name: "output_format", Type: cty.String, Required: false},
+		"metadata":                   &hcldec.AttrSpec{Name: "metadata", Type: cty.Map(cty.String), Required: false},
+	}
+	return s
+}
+
+// FlatLXCTemplateConfig is an auto-generated flat version of LXCTemplateConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatLXCTemplateConfig struct {
+	Name *string  `mapstructure:"name" required:"true" cty:"name" hcl:"name"`
+	Args []string `mapstructure:"args" cty:"args" hcl:"args"`
+}
+
+// FlatMapstructure returns a new FlatLXCTemplateConfig.
+// FlatLXCTemplateConfig is an auto-generated flat version of LXCTemplateConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*LXCTemplateConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatLXCTemplateConfig)
+}
+
+// HCL2Spec returns the hcl spec of a LXCTemplateConfig.
+// This spec is used by HCL to read the fields of LXCTemplateConfig.
+// The decoded values from this spec will then be applied to a FlatLXCTemplateConfig.
+func (*FlatLXCTemplateConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"name": &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"args": &hcldec.AttrSpec{Name: "args", Type: cty.List(cty.String), Required: false},
 	}
 	return s
 }
