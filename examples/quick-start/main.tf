@@ -26,3 +26,25 @@ output "host" {
     lxc_version     = data.virt_host.this.lxc_version
   }
 }
+
+# A first container: LXC's busybox template script, unprivileged (root inside
+# is uid 100000 on the host), with a memory limit, on lxcbr0 with DHCP.
+resource "virt_container" "hello" {
+  name   = "quickstart-hello"
+  memory = 64
+
+  lxc_template {
+    name = "busybox"
+  }
+
+  network_interface {}
+}
+
+output "container" {
+  description = "The container's state and its host pid."
+  value = {
+    name  = virt_container.hello.name
+    state = virt_container.hello.state
+    pid   = virt_container.hello.pid
+  }
+}
