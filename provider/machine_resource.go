@@ -247,7 +247,7 @@ func (r *machineResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 						},
 						"bus": schema.StringAttribute{
 							MarkdownDescription: "Bus: one of " + describeValues(virt.DiskBuses) + ". Default `virtio` " +
-								"for a disk, `sata` for a CD-ROM.",
+								"for a disk, `sata` for a CD-ROM, `fdc` for a floppy.",
 							Optional:   true,
 							Computed:   true,
 							Validators: []validator.String{stringvalidator.OneOf(virt.DiskBuses...)},

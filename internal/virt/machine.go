@@ -67,9 +67,12 @@ func (s MachineSpec) WithDefaults() MachineSpec {
 		}
 		if d.Bus == "" {
 			d.Bus = BusVirtio
-			if d.Device == DeviceCDROM {
+			switch d.Device {
+			case DeviceCDROM:
 				// Neither libvirt nor QEMU offer a virtio CD-ROM.
 				d.Bus = BusSATA
+			case DeviceFloppy:
+				d.Bus = BusFDC
 			}
 		}
 		if d.Device == DeviceCDROM {
@@ -129,6 +132,8 @@ func diskPrefix(bus string) string {
 		return "sd"
 	case BusIDE:
 		return "hd"
+	case BusFDC:
+		return "fd"
 	}
 	return ""
 }
@@ -179,7 +184,7 @@ var machineNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 var (
 	uuidRE       = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
 	macRE        = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$`)
-	diskTargetRE = regexp.MustCompile(`^(vd|sd|hd)[a-z]+$`)
+	diskTargetRE = regexp.MustCompile(`^(vd|sd|hd|fd)[a-z]+$`)
 )
 
 // Validate reports every problem of the spec at once, as SpecErrors whose
@@ -290,6 +295,8 @@ func (d DiskSpec) validate(errs *SpecErrors, field string) {
 		errs.add(field+".bus", "%q is not one of %s", d.Bus, joinQuoted(DiskBuses))
 	} else if d.Device == DeviceCDROM && d.Bus == BusVirtio {
 		errs.add(field+".bus", "a cdrom cannot be on the virtio bus; use sata, scsi or ide")
+	} else if (d.Device == DeviceFloppy) != (d.Bus == BusFDC) {
+		errs.add(field+".bus", "a floppy goes on the fdc bus, and only a floppy does")
 	}
 	if !slices.Contains(DiskDevices, d.Device) {
 		errs.add(field+".device", "%q is not one of %s", d.Device, joinQuoted(DiskDevices))
@@ -299,6 +306,9 @@ func (d DiskSpec) validate(errs *SpecErrors, field string) {
 			errs.add(field+".target", "%q is not a disk name such as vda, sda or hda", d.Target)
 		} else if p := diskPrefix(d.Bus); p != "" && !strings.HasPrefix(d.Target, p) {
 			errs.add(field+".target", "%q does not fit bus %s, whose disks are named %s*", d.Target, d.Bus, p)
+		} else if d.Bus == BusFDC && d.Target != "fda" && d.Target != "fdb" {
+			// The controller has two drives.
+			errs.add(field+".target", "%q: a machine has two floppy drives, fda and fdb", d.Target)
 		}
 	}
 }

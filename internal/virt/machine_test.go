@@ -205,7 +205,14 @@ func TestMachineValidate(t *testing.T) {
 		{"disk relative path", func(s *MachineSpec) { s.Disks = []DiskSpec{{Path: "disk.img"}} }, []string{"disks[0].path"}},
 		{"disk format", func(s *MachineSpec) { s.Disks[0].Format = "vmdk" }, []string{"disks[0].format"}},
 		{"disk bus", func(s *MachineSpec) { s.Disks = append(s.Disks, DiskSpec{Path: "/x", Bus: "usb"}) }, []string{"disks[1].bus"}},
-		{"disk device", func(s *MachineSpec) { s.Disks[0].Device = "floppy" }, []string{"disks[0].device"}},
+		{"disk device", func(s *MachineSpec) { s.Disks[0].Device = "tape" }, []string{"disks[0].device"}},
+		{"floppy on virtio", func(s *MachineSpec) { s.Disks[0].Device, s.Disks[0].Bus = DeviceFloppy, BusVirtio }, []string{"disks[0].bus"}},
+		{"disk on fdc", func(s *MachineSpec) { s.Disks[0].Bus = BusFDC }, []string{"disks[0].bus"}},
+		{"third floppy", func(s *MachineSpec) {
+			for range 3 {
+				s.Disks = append(s.Disks, DiskSpec{Path: "/f.img", Device: DeviceFloppy})
+			}
+		}, []string{"disks[3].target"}},
 		{"cdrom on virtio", func(s *MachineSpec) { s.Disks[0].Device, s.Disks[0].Bus = DeviceCDROM, BusVirtio }, []string{"disks[0].bus"}},
 		{"target syntax", func(s *MachineSpec) { s.Disks[0].Target = "xvda" }, []string{"disks[0].target"}},
 		{"target of another bus", func(s *MachineSpec) { s.Disks[0].Target = "sda" }, []string{"disks[0].target"}},

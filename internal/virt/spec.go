@@ -102,15 +102,20 @@ const (
 	BusSATA   = "sata"
 	BusSCSI   = "scsi"
 	BusIDE    = "ide"
+	// BusFDC is the floppy controller: floppies only, fda and fdb.
+	BusFDC = "fdc"
 
 	DeviceDisk  = "disk"
 	DeviceCDROM = "cdrom"
+	// DeviceFloppy is a floppy drive (Windows installers read F6 drivers
+	// and answer files from one).
+	DeviceFloppy = "floppy"
 )
 
 // DiskBuses and DiskDevices list valid values.
 var (
-	DiskBuses   = []string{BusVirtio, BusSATA, BusSCSI, BusIDE}
-	DiskDevices = []string{DeviceDisk, DeviceCDROM}
+	DiskBuses   = []string{BusVirtio, BusSATA, BusSCSI, BusIDE, BusFDC}
+	DiskDevices = []string{DeviceDisk, DeviceCDROM, DeviceFloppy}
 )
 
 // DiskSpec attaches storage to a machine: a volume (by key or by pool and
@@ -126,7 +131,7 @@ type DiskSpec struct {
 	// Format is the image format (qcow2, raw); read back from the volume
 	// when empty.
 	Format   string
-	Bus      string // default virtio
+	Bus      string // default virtio (sata for a cdrom, fdc for a floppy)
 	Device   string // default disk
 	ReadOnly bool
 	// Target is the guest device name (vda, sda...); assigned in order when empty.

@@ -136,6 +136,12 @@ func domainFromSpec(spec virt.MachineSpec, sources []diskSource) *libvirtxml.Dom
 		if d.ReadOnly {
 			disk.ReadOnly = &libvirtxml.DomainDiskReadOnly{}
 		}
+		if d.Device == virt.DeviceDisk && (d.Bus == virt.BusVirtio || d.Bus == virt.BusSCSI) {
+			// The guest's TRIM (fstrim, discard mounts) then frees the
+			// blocks in a qcow2 or sparse file: templates and clones stay
+			// small. Read-back ignores it: it is not a spec field.
+			disk.Driver.Discard = "unmap"
+		}
 		if i == 0 && spec.Boot == nil {
 			// A boot order on the device (not <boot dev='hd'/>) makes the
 			// first disk of the spec the boot disk, whatever its bus.

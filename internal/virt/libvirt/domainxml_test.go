@@ -90,6 +90,7 @@ func goldenMachineSpec(name, uuid, pool, poolDir, workDir string) virt.MachineSp
 			{VolumeKey: filepath.Join(poolDir, goldenVolKey), Format: virt.FormatQCOW2},
 			{Pool: pool, Volume: goldenVolName, Format: virt.FormatRaw, Bus: virt.BusSCSI, ReadOnly: true},
 			{Path: filepath.Join(workDir, "seed.iso"), Format: virt.FormatRaw, Device: virt.DeviceCDROM},
+			{Path: filepath.Join(workDir, "drivers.img"), Format: virt.FormatRaw, Device: virt.DeviceFloppy},
 		},
 		Interfaces: []virt.InterfaceSpec{
 			{Type: virt.InterfaceUser, MAC: goldenMACUser},
@@ -129,6 +130,7 @@ func renderCases() []renderCase {
 				{Path: golden.Disks[1].VolumeKey, Format: virt.FormatQCOW2},
 				{Path: filepath.Join(goldenPoolDir, goldenVolName), Format: virt.FormatRaw},
 				{Path: golden.Disks[3].Path, Format: virt.FormatRaw},
+				{Path: golden.Disks[4].Path, Format: virt.FormatRaw},
 			},
 		},
 		{

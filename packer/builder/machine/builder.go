@@ -117,6 +117,12 @@ func (b *Builder) steps() []multistep.Step {
 			&stepUploadMedia{pathKey: "cd_path", volumeKey: stateCDVolume, suffix: "-cd"},
 		)
 	}
+	if len(c.FloppyFiles) > 0 || len(c.FloppyDirectories) > 0 || len(c.FloppyContent) > 0 {
+		steps = append(steps,
+			&commonsteps.StepCreateFloppy{Files: c.FloppyFiles, Directories: c.FloppyDirectories, Content: c.FloppyContent, Label: c.FloppyLabel},
+			&stepUploadMedia{pathKey: "floppy_path", volumeKey: stateFloppy, suffix: "-floppy"},
+		)
+	}
 	steps = append(steps,
 		commonsteps.HTTPServerFromHTTPConfig(&c.HTTPConfig),
 		&stepCreateMachine{},

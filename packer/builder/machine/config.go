@@ -45,6 +45,7 @@ type Config struct {
 	commonsteps.HTTPConfig         `mapstructure:",squash"`
 	commonsteps.ISOConfig          `mapstructure:",squash"`
 	commonsteps.CDConfig           `mapstructure:",squash"`
+	commonsteps.FloppyConfig       `mapstructure:",squash"`
 	bootcommand.BootConfig         `mapstructure:",squash"`
 	shutdowncommand.ShutdownConfig `mapstructure:",squash"`
 	Comm                           communicator.Config `mapstructure:",squash"`
@@ -90,6 +91,10 @@ type Config struct {
 	NICModel string `mapstructure:"nic_model"`
 	// Firmware: bios (default) or efi.
 	Firmware string `mapstructure:"firmware"`
+	// Bus of the CD-ROMs (the installer ISO, the cd_files CD): sata
+	// (default), scsi (virtio-scsi: for guests without an AHCI driver, such
+	// as cloud kernels) or ide (old installers).
+	CDROMBus string `mapstructure:"cdrom_bus"`
 
 	// Pool of the output volume (and of the build's volumes). Default "default".
 	OutputPool string `mapstructure:"output_pool"`
@@ -116,6 +121,10 @@ var (
 	domainTypes  = []string{string(virt.DomainKVM), string(virt.DomainQEMU)}
 	firmwares    = []string{string(virt.FirmwareBIOS), string(virt.FirmwareEFI)}
 	outputFormat = []string{virt.FormatQCOW2, virt.FormatRaw}
+	// The layer's buses without the floppy controller: the build disk
+	// and CD-ROMs cannot go there.
+	diskBuses  = slices.DeleteFunc(slices.Clone(virt.DiskBuses), func(b string) bool { return b == virt.BusFDC })
+	cdromBuses = []string{virt.BusSATA, virt.BusSCSI, virt.BusIDE}
 )
 
 // Prepare decodes raws into c and validates it, reporting every problem at
@@ -214,8 +223,11 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if !slices.Contains(outputFormat, c.Format) {
 		add("format: %q is not one of %s", c.Format, quoted(outputFormat))
 	}
-	if !slices.Contains(virt.DiskBuses, c.DiskBus) {
-		add("disk_bus: %q is not one of %s", c.DiskBus, quoted(virt.DiskBuses))
+	if !slices.Contains(diskBuses, c.DiskBus) {
+		add("disk_bus: %q is not one of %s", c.DiskBus, quoted(diskBuses))
+	}
+	if !slices.Contains(cdromBuses, c.CDROMBus) {
+		add("cdrom_bus: %q is not one of %s", c.CDROMBus, quoted(cdromBuses))
 	}
 	if !slices.Contains(virt.InterfaceModels, c.NICModel) {
 		add("nic_model: %q is not one of %s", c.NICModel, quoted(virt.InterfaceModels))
@@ -253,6 +265,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 
 	addAll(c.HTTPConfig.Prepare(&c.ctx))
 	addAll(c.CDConfig.Prepare(&c.ctx))
+	addAll(c.FloppyConfig.Prepare(&c.ctx))
 	addAll(c.BootConfig.Prepare(&c.ctx))
 	addAll(c.ShutdownConfig.Prepare(&c.ctx))
 	addAll(c.Comm.Prepare(&c.ctx))
@@ -278,6 +291,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DiskBus == "" {
 		c.DiskBus = virt.BusVirtio
+	}
+	if c.CDROMBus == "" {
+		c.CDROMBus = virt.BusSATA
 	}
 	if c.Network == "" {
 		c.Network = virt.DefaultNetwork

@@ -33,6 +33,10 @@ type FlatConfig struct {
 	CDFiles                   []string          `mapstructure:"cd_files" cty:"cd_files" hcl:"cd_files"`
 	CDContent                 map[string]string `mapstructure:"cd_content" cty:"cd_content" hcl:"cd_content"`
 	CDLabel                   *string           `mapstructure:"cd_label" cty:"cd_label" hcl:"cd_label"`
+	FloppyFiles               []string          `mapstructure:"floppy_files" cty:"floppy_files" hcl:"floppy_files"`
+	FloppyDirectories         []string          `mapstructure:"floppy_dirs" cty:"floppy_dirs" hcl:"floppy_dirs"`
+	FloppyContent             map[string]string `mapstructure:"floppy_content" cty:"floppy_content" hcl:"floppy_content"`
+	FloppyLabel               *string           `mapstructure:"floppy_label" cty:"floppy_label" hcl:"floppy_label"`
 	BootGroupInterval         *string           `mapstructure:"boot_keygroup_interval" cty:"boot_keygroup_interval" hcl:"boot_keygroup_interval"`
 	BootWait                  *string           `mapstructure:"boot_wait" cty:"boot_wait" hcl:"boot_wait"`
 	BootCommand               []string          `mapstructure:"boot_command" cty:"boot_command" hcl:"boot_command"`
@@ -104,6 +108,7 @@ type FlatConfig struct {
 	Network                   *string           `mapstructure:"network" cty:"network" hcl:"network"`
 	NICModel                  *string           `mapstructure:"nic_model" cty:"nic_model" hcl:"nic_model"`
 	Firmware                  *string           `mapstructure:"firmware" cty:"firmware" hcl:"firmware"`
+	CDROMBus                  *string           `mapstructure:"cdrom_bus" cty:"cdrom_bus" hcl:"cdrom_bus"`
 	OutputPool                *string           `mapstructure:"output_pool" cty:"output_pool" hcl:"output_pool"`
 	OutputVolume              *string           `mapstructure:"output_volume" cty:"output_volume" hcl:"output_volume"`
 	Format                    *string           `mapstructure:"format" cty:"format" hcl:"format"`
@@ -147,6 +152,10 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"cd_files":                     &hcldec.AttrSpec{Name: "cd_files", Type: cty.List(cty.String), Required: false},
 		"cd_content":                   &hcldec.AttrSpec{Name: "cd_content", Type: cty.Map(cty.String), Required: false},
 		"cd_label":                     &hcldec.AttrSpec{Name: "cd_label", Type: cty.String, Required: false},
+		"floppy_files":                 &hcldec.AttrSpec{Name: "floppy_files", Type: cty.List(cty.String), Required: false},
+		"floppy_dirs":                  &hcldec.AttrSpec{Name: "floppy_dirs", Type: cty.List(cty.String), Required: false},
+		"floppy_content":               &hcldec.AttrSpec{Name: "floppy_content", Type: cty.Map(cty.String), Required: false},
+		"floppy_label":                 &hcldec.AttrSpec{Name: "floppy_label", Type: cty.String, Required: false},
 		"boot_keygroup_interval":       &hcldec.AttrSpec{Name: "boot_keygroup_interval", Type: cty.String, Required: false},
 		"boot_wait":                    &hcldec.AttrSpec{Name: "boot_wait", Type: cty.String, Required: false},
 		"boot_command":                 &hcldec.AttrSpec{Name: "boot_command", Type: cty.List(cty.String), Required: false},
@@ -218,6 +227,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"network":                      &hcldec.AttrSpec{Name: "network", Type: cty.String, Required: false},
 		"nic_model":                    &hcldec.AttrSpec{Name: "nic_model", Type: cty.String, Required: false},
 		"firmware":                     &hcldec.AttrSpec{Name: "firmware", Type: cty.String, Required: false},
+		"cdrom_bus":                    &hcldec.AttrSpec{Name: "cdrom_bus", Type: cty.String, Required: false},
 		"output_pool":                  &hcldec.AttrSpec{Name: "output_pool", Type: cty.String, Required: false},
 		"output_volume":                &hcldec.AttrSpec{Name: "output_volume", Type: cty.String, Required: false},
 		"format":                       &hcldec.AttrSpec{Name: "format", Type: cty.String, Required: false},

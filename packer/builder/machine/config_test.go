@@ -30,7 +30,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	for got, want := range map[string]string{
 		c.URI: "qemu:///system", c.DomainType: "kvm", c.DiskBus: "virtio", c.Network: "default",
-		c.NICModel: "virtio", c.Firmware: "bios", c.OutputPool: "default", c.Format: "qcow2", c.VMName: "tpl-build",
+		c.NICModel: "virtio", c.Firmware: "bios", c.CDROMBus: "sata", c.OutputPool: "default", c.Format: "qcow2", c.VMName: "tpl-build",
 	} {
 		if got != want {
 			t.Errorf("default %q, want %q", got, want)
@@ -74,6 +74,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad firmware", map[string]interface{}{"firmware": "uefi"}, nil, []string{`firmware: "uefi" is not one of "bios", "efi"`}},
 		{"bad format", map[string]interface{}{"format": "vmdk"}, nil, []string{`format: "vmdk" is not one of "qcow2", "raw"`}},
 		{"bad bus", map[string]interface{}{"disk_bus": "usb"}, nil, []string{`disk_bus: "usb" is not one of`}},
+		{"disk on fdc", map[string]interface{}{"disk_bus": "fdc"}, nil, []string{`disk_bus: "fdc" is not one of "virtio", "sata", "scsi", "ide"`}},
+		{"bad cdrom bus", map[string]interface{}{"cdrom_bus": "virtio"}, nil, []string{`cdrom_bus: "virtio" is not one of "sata", "scsi", "ide"`}},
+		{"floppy file missing", map[string]interface{}{"floppy_files": []string{"/nonexistent.inf"}}, nil, []string{"/nonexistent.inf"}},
 		{"bad nic", map[string]interface{}{"nic_model": "ne2k"}, nil, []string{`nic_model: "ne2k" is not one of`}},
 		{"bad size", map[string]interface{}{"disk_size": "ten gigs"}, nil, []string{`disk_size: "ten gigs" is not a size`}},
 		{"low memory", map[string]interface{}{"memory": 8}, nil, []string{"memory: 8 MiB is less than the minimum of 16 MiB"}},

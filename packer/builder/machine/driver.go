@@ -42,6 +42,7 @@ const (
 	stateBuildIsOut  = "build_is_output"
 	stateISOVolume   = "iso_volume"
 	stateCDVolume    = "cd_volume"
+	stateFloppy      = "floppy_volume"
 	stateKernel      = "kernel_boot" // *virt.DirectBoot
 	stateMachine     = "machine"     // *virt.MachineSpec as created
 	stateConsoleLog  = "console_log"

@@ -22,7 +22,7 @@ type bootTemplateData struct {
 }
 
 // stepCreateMachine defines and starts the build guest: the build disk
-// first (it boots), then the installer ISO and the CD, one NIC on the
+// first (it boots), then the installer ISO, the CD and the floppy, one NIC on the
 // network, and the serial console written to a file that boot_wait_for
 // reads.
 type stepCreateMachine struct{}
@@ -43,8 +43,11 @@ func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) m
 	disks := []virt.DiskSpec{{VolumeKey: build.Key, Bus: c.DiskBus}}
 	for _, k := range []string{stateISOVolume, stateCDVolume} {
 		if v, ok := state.Get(k).(*virt.VolumeSpec); ok {
-			disks = append(disks, virt.DiskSpec{VolumeKey: v.Key, Device: virt.DeviceCDROM})
+			disks = append(disks, virt.DiskSpec{VolumeKey: v.Key, Device: virt.DeviceCDROM, Bus: c.CDROMBus})
 		}
+	}
+	if v, ok := state.Get(stateFloppy).(*virt.VolumeSpec); ok {
+		disks = append(disks, virt.DiskSpec{VolumeKey: v.Key, Device: virt.DeviceFloppy})
 	}
 	var boot *virt.DirectBoot
 	if b, ok := state.Get(stateKernel).(*virt.DirectBoot); ok {

@@ -48,14 +48,21 @@ func (s *stepUploadMedia) Cleanup(state multistep.StateBag) {
 }
 
 // stepKernelFromISO extracts iso_kernel and iso_initrd from the ISO so the
-// installer boots straight into its kernel: no boot menu to type at.
-type stepKernelFromISO struct{}
+// installer boots straight into its kernel: no boot menu to type at. They
+// go into the pool as volumes: QEMU runs on the host, as its own user,
+// and reads them from there (a file here may be neither readable by that
+// user nor on that machine).
+type stepKernelFromISO struct {
+	volumes []string // keys of the volumes made
+}
 
 func (s *stepKernelFromISO) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	c := state.Get(stateConfig).(*Config)
 	if c.ISOKernel == "" {
 		return multistep.ActionContinue
 	}
+	d := state.Get(stateDriver).(Driver)
+	ui := state.Get("ui").(packersdk.Ui)
 	iso := state.Get("iso_path").(string)
 	dir := state.Get(stateTempDir).(string)
 	boot := &virt.DirectBoot{}
@@ -63,9 +70,9 @@ func (s *stepKernelFromISO) Run(ctx context.Context, state multistep.StateBag) m
 		boot.Cmdline = c.Boot.Cmdline
 	}
 	for _, f := range []struct {
-		inISO string
-		dst   *string
-	}{{c.ISOKernel, &boot.Kernel}, {c.ISOInitrd, &boot.Initrd}} {
+		inISO, suffix string
+		dst           *string
+	}{{c.ISOKernel, "-kernel", &boot.Kernel}, {c.ISOInitrd, "-initrd", &boot.Initrd}} {
 		if f.inISO == "" {
 			continue
 		}
@@ -73,13 +80,27 @@ func (s *stepKernelFromISO) Run(ctx context.Context, state multistep.StateBag) m
 		if err := extractFromISO(ctx, iso, f.inISO, out); err != nil {
 			return halt(state, err)
 		}
-		*f.dst = out
+		name := c.VMName + f.suffix
+		ui.Say(fmt.Sprintf("Uploading %s from the ISO to %s/%s...", f.inISO, c.OutputPool, name))
+		vol, err := d.UploadVolume(ctx, virt.VolumeSpec{Pool: c.OutputPool, Name: name, Format: virt.FormatRaw}, out)
+		if err != nil {
+			return halt(state, fmt.Errorf("upload %s of the ISO: %w", f.inISO, err))
+		}
+		s.volumes = append(s.volumes, vol.Key)
+		if vol.Path == "" {
+			return halt(state, fmt.Errorf("volume %s/%s has no path on the host to boot from", c.OutputPool, name))
+		}
+		*f.dst = vol.Path
 	}
 	state.Put(stateKernel, boot)
 	return multistep.ActionContinue
 }
 
-func (s *stepKernelFromISO) Cleanup(multistep.StateBag) {}
+func (s *stepKernelFromISO) Cleanup(state multistep.StateBag) {
+	for _, k := range s.volumes {
+		deleteVolume(state, k)
+	}
+}
 
 // extractFromISO copies one file out of an ISO 9660 image with isoinfo
 // (Rock Ridge names first, then Joliet): nothing in the module graph reads

@@ -34,7 +34,8 @@ type manifest struct {
 }
 
 // stepOutputDir writes a copy of the output disk (sparse), the domain XML
-// the build used, SHA256SUMS and manifest.json into output_directory.
+// the build used, its serial console log, SHA256SUMS and manifest.json into
+// output_directory.
 type stepOutputDir struct{}
 
 func (s *stepOutputDir) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -64,6 +65,17 @@ func (s *stepOutputDir) Run(ctx context.Context, state multistep.StateBag) multi
 			return halt(state, err)
 		}
 		files = append(files, p)
+	}
+	// The serial console of the whole build: what an unattended installer
+	// printed is often the only record of why it did what it did.
+	if log, ok := state.Get(stateConsoleLog).(string); ok {
+		if b, err := os.ReadFile(log); err == nil {
+			p := filepath.Join(c.OutputDirectory, c.VMName+"-console.log")
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				return halt(state, err)
+			}
+			files = append(files, p)
+		}
 	}
 	var sums []string
 	for _, f := range files {

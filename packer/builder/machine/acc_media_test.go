@@ -1,0 +1,259 @@
+package machine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/virtforge/terraform-provider-virt/internal/testenv"
+	"github.com/virtforge/terraform-provider-virt/internal/virt"
+)
+
+// One build of the tiny test guest exercises the installer paths that need
+// no communicator: an ISO (iso_path, iso_checksum) whose kernel and initrd
+// boot directly (iso_kernel, iso_initrd), a cidata CD (cd_files,
+// cd_content), a floppy (floppy_files, floppy_content), and a boot_command
+// typed through send-key once boot_wait_for saw the guest ready to read it.
+// The guest reports on its serial console what it saw (scripts/guest-init);
+// the builder's output_directory keeps that console log.
+func TestAccMachineBuilder_installerMedia(t *testing.T) {
+	e := newPackerEnv(t)
+	ctx := context.Background()
+	output := testenv.Name(t, "pk-vm")
+	t.Cleanup(func() {
+		_ = e.lv.UndefineMachine(ctx, output+"-build")
+		for _, n := range []string{output, output + "-build-iso", output + "-build-kernel", output + "-build-initrd", output + "-build-cd", output + "-build-floppy"} {
+			if v, err := e.lv.Volume(ctx, virt.DefaultPool, n); err == nil {
+				_ = e.lv.DeleteVolume(ctx, v.Key)
+			}
+		}
+	})
+
+	// The "installer" ISO: the test guest's kernel and initrd.
+	isoDir := filepath.Join(e.dir, "iso")
+	for _, f := range []struct{ src, dst string }{{testenv.GuestKernel(t), "vmlinuz"}, {testenv.GuestInitrd(t), "initrd.gz"}} {
+		b, err := os.ReadFile(f.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(isoDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(isoDir, f.dst), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	iso := filepath.Join(e.dir, "installer.iso")
+	e.run(t, exec.Command("genisoimage", "-quiet", "-R", "-J", "-V", "VTINSTALL", "-o", iso, isoDir))
+	isoSum, err := sha256File(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// What the CD and the floppy carry, and the sums the guest must report.
+	userData := "#cloud-config\nhostname: vt-media\n"
+	userDataFile := filepath.Join(e.dir, "user-data")
+	if err := os.WriteFile(userDataFile, []byte(userData), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	metaData := "instance-id: vt-media\n"
+	driverFile := filepath.Join(e.dir, "VTDRV.INF")
+	if err := os.WriteFile(driverFile, []byte("[Version]\r\nSignature=\"$Windows NT$\"\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	outDir := filepath.Join(e.dir, "out")
+	liveXML := filepath.Join(e.dir, "live.xml")
+	floppyCopy := filepath.Join(e.dir, "floppy.img")
+	tpl := e.template(t, fmt.Sprintf(`
+source "virt-machine" "media" {
+  iso_path     = %[1]q
+  iso_checksum = "sha256:%[2]s"
+  iso_kernel   = "/vmlinuz"
+  iso_initrd   = "/initrd.gz"
+  boot {
+    cmdline = "console=ttyS0 virt.typed=1"
+  }
+  # The cloud kernel of the test guest has no AHCI driver.
+  cdrom_bus = "scsi"
+  cd_files  = [%[3]q]
+  cd_content = {
+    "meta-data" = %[4]q
+  }
+  cd_label = "cidata"
+  floppy_files   = [%[5]q]
+  floppy_content = { "README.TXT" = "F6 drivers" }
+  floppy_label   = "VTDRV"
+
+  boot_wait_for = "VIRT-TESTENV-READ-KEYS"
+  boot_command  = ["hello<spacebar>World<tab>x<enter>"]
+
+  communicator     = "none"
+  shutdown_timeout = "2m"
+  type             = "qemu"
+  memory           = 256
+  disk_size        = "16M"
+  output_volume    = %[6]q
+  output_directory = %[7]q
+}
+
+build {
+  sources = ["source.virt-machine.media"]
+  # The live definition while the guest runs, and the typed line on its
+  # console (the guest reads keys as they come; ACPI shutdown follows this).
+  provisioner "shell-local" {
+    inline = [
+      "virsh -c %[8]s dumpxml %[6]s-build > %[9]s",
+      "cp \"$(grep -o \"file='[^']*-build-floppy'\" %[9]s | cut -d\"'\" -f2)\" %[10]s",
+      "log=$(grep -o \"path='[^']*console.log'\" %[9]s | head -n1 | cut -d\"'\" -f2)",
+      "for i in $(seq 1 150); do grep -q VIRT-TESTENV-TYPED \"$log\" && exit 0; sleep 0.2; done; echo no typed line; exit 1",
+    ]
+  }
+}
+`, iso, isoSum, userDataFile, metaData, driverFile, output, outDir, testenv.URI(), liveXML, floppyCopy))
+
+	start := time.Now()
+	out := e.run(t, e.command("build", tpl))
+	took := time.Since(start)
+	t.Logf("packer build took %s", took.Round(100*time.Millisecond))
+
+	console, err := os.ReadFile(filepath.Join(outDir, output+"-build-console.log"))
+	if err != nil {
+		t.Fatalf("console log in output_directory: %v\n%s", err, out)
+	}
+	lines := map[string][]string{}
+	for _, l := range strings.Split(strings.ReplaceAll(string(console), "\r", ""), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "VIRT-TESTENV-") {
+			lines[f[0]] = append(lines[f[0]], strings.Join(f[1:], " "))
+		}
+	}
+	for _, l := range strings.Split(strings.ReplaceAll(string(console), "\r", ""), "\n") {
+		if strings.HasPrefix(l, "VIRT-TESTENV-") {
+			t.Logf("guest: %s", l)
+		}
+	}
+	if t.Failed() || len(lines["VIRT-TESTENV-GUEST-READY"]) == 0 {
+		t.Fatalf("the guest did not boot from the ISO's kernel and initrd:\n%s\n%s", console, out)
+	}
+
+	t.Run("iso kernel and initrd", func(t *testing.T) {
+		// The guest booted the kernel and initrd taken from the ISO (nothing
+		// else could print READY), and sees the ISO itself as a CD.
+		if !slices.ContainsFunc(lines["VIRT-TESTENV-CDROM"], func(s string) bool { return strings.HasSuffix(s, " VTINSTALL") }) {
+			t.Errorf("no CD-ROM labelled VTINSTALL: %q", lines["VIRT-TESTENV-CDROM"])
+		}
+		if want := fmt.Sprintf("vda %d", 16<<20); !slices.ContainsFunc(lines["VIRT-TESTENV-DISK"], func(s string) bool { return s == want }) {
+			t.Errorf("build disk: want %q in %q", want, lines["VIRT-TESTENV-DISK"])
+		}
+	})
+
+	t.Run("cidata cd", func(t *testing.T) {
+		if !slices.ContainsFunc(lines["VIRT-TESTENV-CDROM"], func(s string) bool { return strings.HasSuffix(s, " cidata") }) {
+			t.Errorf("no CD-ROM labelled cidata: %q", lines["VIRT-TESTENV-CDROM"])
+		}
+		got := append([]string(nil), lines["VIRT-TESTENV-CIDATA"]...)
+		sort.Strings(got)
+		want := []string{"meta-data " + sum(metaData), "user-data " + sum(userData)}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("cidata files: got %q, want %q", got, want)
+		}
+	})
+
+	t.Run("boot command", func(t *testing.T) {
+		// <tab> reaches the line as a tab: read -r keeps it, and the
+		// guest's echo prints it as typed.
+		if got := lines["VIRT-TESTENV-TYPED"]; len(got) != 1 || got[0] != "hello World x" {
+			t.Errorf("typed line: got %q, want [\"hello World x\"]", got)
+		}
+		waited := strings.Index(out, "Waiting for \"VIRT-TESTENV-READ-KEYS\"")
+		typed := strings.Index(out, "Typing the boot command")
+		if waited < 0 || typed < waited {
+			t.Errorf("boot_wait_for was not awaited before typing:\n%s", out)
+		}
+	})
+
+	t.Run("floppy", func(t *testing.T) {
+		// The test guest's cloud kernel has no floppy driver
+		// (CONFIG_BLK_DEV_FD is off), so the proof is libvirt's live
+		// definition: a floppy drive whose image holds the files.
+		raw, err := os.ReadFile(liveXML)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dom libvirtxml.Domain
+		if err := dom.Unmarshal(string(raw)); err != nil {
+			t.Fatal(err)
+		}
+		var src string
+		for _, d := range dom.Devices.Disks {
+			if d.Device == "floppy" && d.Target != nil && d.Target.Bus == "fdc" && d.Source != nil && d.Source.File != nil {
+				src = d.Source.File.File
+			}
+		}
+		if !strings.HasSuffix(src, "/"+output+"-build-floppy") {
+			t.Fatalf("no fdc floppy from volume %s-build-floppy in the live XML:\n%s", output, raw)
+		}
+		// The image the drive had: a FAT floppy with the label and files
+		// asked for (8.3 names in its root directory).
+		img, err := os.ReadFile(floppyCopy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(img) != 1474560 {
+			t.Errorf("floppy image is %d bytes, want a 1.44 MB floppy", len(img))
+		}
+		for _, want := range []string{"VTDRV      ", "VTDRV   INF", "README  TXT", "F6 drivers", "Signature="} {
+			if !strings.Contains(string(img), want) {
+				t.Errorf("floppy image lacks %q", want)
+			}
+		}
+		for _, d := range dom.Devices.Disks {
+			if d.Device == "disk" && (d.Driver == nil || d.Driver.Discard != "unmap") {
+				t.Errorf("build disk without discard='unmap': %+v", d.Driver)
+			}
+		}
+	})
+
+	t.Run("artifact", func(t *testing.T) {
+		vol, err := e.lv.Volume(ctx, virt.DefaultPool, output)
+		if err != nil {
+			t.Fatalf("output volume: %v", err)
+		}
+		if vol.CapacityBytes != 16<<20 {
+			t.Errorf("output volume capacity %d, want %d", vol.CapacityBytes, 16<<20)
+		}
+		if !strings.Contains(out, "Volume default/"+output) || !strings.Contains(out, vol.Key) {
+			t.Errorf("the artifact does not name the volume %s:\n%s", vol.Key, out)
+		}
+		for _, f := range []string{output + ".qcow2", output + "-build.xml", "SHA256SUMS", "manifest.json"} {
+			if _, err := os.Stat(filepath.Join(outDir, f)); err != nil {
+				t.Errorf("output_directory: %v", err)
+			}
+		}
+		// The media volumes and the build machine are gone.
+		for _, n := range []string{"-build-iso", "-build-kernel", "-build-initrd", "-build-cd", "-build-floppy"} {
+			if _, err := e.lv.Volume(ctx, virt.DefaultPool, output+n); err == nil {
+				t.Errorf("volume %s%s was left behind", output, n)
+			}
+		}
+		if ok, _ := e.lv.MachineExists(ctx, output+"-build"); ok {
+			t.Errorf("the build machine was left behind")
+		}
+	})
+}
+
+func sum(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
