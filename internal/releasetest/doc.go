@@ -1,0 +1,7 @@
+// Package releasetest builds the release that goreleaser would publish and
+// installs it the way the Terraform Registry and Packer's plugin installer
+// would, minus the network: the provider from a filesystem mirror holding the
+// release zip itself (no dev_overrides), the plugin with `packer plugins
+// install --path` and `packer init` of a template with required_plugins.
+// It is an acceptance test (TF_ACC=1); it has no code of its own.
+package releasetest
