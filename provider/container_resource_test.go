@@ -86,6 +86,7 @@ func sweepContainersNamed(prefix string) error {
 const (
 	containerTestIPClone   = "10.0.3.231"
 	containerTestIPArchive = "10.0.3.232"
+	containerTestIPExample = "10.0.3.233"
 )
 
 // containerTestClient returns an LXC client for the provider's default LXC
@@ -892,27 +893,48 @@ func TestAccContainerResource_badInput(t *testing.T) {
 	}
 }
 
-// The resource example plans against this host, with a template container
-// and a mount source of the test's own in place of the example's.
+// The container examples of the documentation are applied, re-planned and
+// destroyed, with the test's names, a template container and a mount source
+// of its own, and a static address of the container tests' range in place
+// of the example's. The data source examples read a clone and the template
+// made here.
 func TestAccContainerExamples(t *testing.T) {
 	testAccPreCheck(t)
 	lx := containerTestClient(t)
 	tmpl := containerTestTemplate(t, lx, true)
-	src, err := os.ReadFile("../examples/resources/virt_container/resource.tf")
-	if err != nil {
-		t.Fatal(err)
+	run := func(t *testing.T, config string, destroyed []string, checks ...statecheck.StateCheck) {
+		resource.ParallelTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: testProtoV6ProviderFactories,
+			CheckDestroy:             testAccCheckContainerDestroyed(lx, destroyed...),
+			Steps:                    exampleSteps(config, checks...),
+		})
 	}
-	example := strings.NewReplacer(`"debian-12"`, strconv.Quote(tmpl), `"/srv/www"`, strconv.Quote(containerTestDir(t))).Replace(string(src))
-	if example == string(src) {
-		t.Fatal("the example no longer names the template and mount source this test replaces")
-	}
-	resource.ParallelTest(t, resource.TestCase{
-		ProtoV6ProviderFactories: testProtoV6ProviderFactories,
-		Steps: []resource.TestStep{{
-			Config:             providerConfig() + example,
-			PlanOnly:           true,
-			ExpectNonEmptyPlan: true,
-		}},
+	t.Run("virt_container", func(t *testing.T) {
+		name := testenv.Name(t, "tf-ctex")
+		run(t, exampleConfig(t, "../examples/resources/virt_container/resource.tf",
+			`name     = "web"`, `name     = "`+name+`-web"`,
+			`"debian-12"`, strconv.Quote(tmpl),
+			`"10.0.3.10/24"`, strconv.Quote(containerTestIPExample+"/24"),
+			`"/srv/www"`, strconv.Quote(containerTestDir(t)),
+			`name         = "tiny"`, `name         = "`+name+`-tiny"`,
+		), []string{name + "-web", name + "-tiny"},
+			statecheck.ExpectKnownOutputValue("web_addresses", knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(containerTestIPExample)})),
+			statecheck.ExpectKnownValue("virt_container.tiny", tfjsonpath.New("running"), knownvalue.Bool(true)))
+	})
+	t.Run("data-source virt_container", func(t *testing.T) {
+		name := testenv.Name(t, "tf-ctex")
+		containerTestCreate(t, lx, virt.ContainerSpec{Name: name, Template: tmpl, Unprivileged: true})
+		run(t, exampleConfig(t, "../examples/data-sources/virt_container/data-source.tf", `name = "proxy"`, "name = "+strconv.Quote(name)), nil,
+			statecheck.ExpectKnownOutputValueAtPath("proxy", tfjsonpath.New("template"), knownvalue.StringExact(tmpl)),
+			statecheck.ExpectKnownOutputValueAtPath("proxy", tfjsonpath.New("running"), knownvalue.Bool(false)))
+	})
+	t.Run("data-source virt_container_template", func(t *testing.T) {
+		name := testenv.Name(t, "tf-ctex")
+		run(t, exampleConfig(t, "../examples/data-sources/virt_container_template/data-source.tf",
+			`"^debian-12-"`, strconv.Quote("^"+regexp.QuoteMeta(tmpl)+"$"),
+			`name     = "web"`, `name     = "`+name+`-web"`,
+		), []string{name + "-web"},
+			statecheck.ExpectKnownValue("virt_container.web", tfjsonpath.New("template"), knownvalue.StringExact(tmpl)))
 	})
 }
 

@@ -850,47 +850,78 @@ resource "virt_machine" "bad" {
 	}
 }
 
-// The examples that the documentation shows are valid: the resource
-// example plans (nothing is applied, so its fixed names cannot collide with
-// a host's), and the data source example reads a machine made here under
-// a test name.
+// The machine examples of the documentation are applied, re-planned and
+// destroyed. The resource example runs with the test's names, the test
+// guest's disk as the template image and its kernel and initrd, a bridge and
+// a console directory of the test's own, and type "qemu" for the guest that
+// does not set it: KVM guests hang on the test host. The example's web guest
+// boots from its disk, which the test guest's cannot, so it also gets the
+// test guest's kernel: it then asks the default network for the address
+// that wait_for_address waits for. The two guests boot side by side, the
+// test's only boots. The data source example reads a machine defined (not
+// started) here.
 func TestAccMachineExamples(t *testing.T) {
 	testAccPreCheck(t)
 	lv := testLibvirtClient(t)
-	name := testenv.Name(t, "tf-vmex")
-	if _, err := lv.DefineMachine(context.Background(), virt.MachineSpec{
-		Name: name, Type: virt.DomainQEMU, MemoryMiB: 64,
-		Disks:      []virt.DiskSpec{{Path: testenv.GuestDisk(t), Format: virt.FormatQCOW2, ReadOnly: true}},
-		Interfaces: []virt.InterfaceSpec{{Network: "default"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lv.UndefineMachine(context.Background(), name) })
-
-	read := func(file string) string {
-		src, err := os.ReadFile(file)
-		if err != nil {
+	t.Run("virt_machine", func(t *testing.T) {
+		name := testenv.Name(t, "tf-vmex")
+		dir := t.TempDir()
+		// QEMU (libvirt-qemu) opens the disk and writes the console log here.
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		disk := filepath.Join(dir, "tiny.qcow2")
+		commandOutput(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", testenv.GuestDisk(t), disk)
+		kernel, initrd := strconv.Quote(testenv.GuestKernel(t)), strconv.Quote(testenv.GuestInitrd(t))
+		config := exampleConfig(t, "../examples/resources/virt_machine/resource.tf",
+			`"debian-12-genericcloud-amd64.qcow2"`, strconv.Quote(name+"-debian.qcow2"),
+			`"/var/lib/images/debian-12-genericcloud-amd64.qcow2"`, strconv.Quote(testenv.GuestDisk(t)),
+			`"web.qcow2"`, strconv.Quote(name+"-web.qcow2"),
+			`name       = "web"`, `name       = "`+name+`-web"
+  type       = "qemu"
+  boot {
+    kernel = `+kernel+`
+    initrd = `+initrd+`
+  }`,
+			`name    = "tiny"`, `name    = "`+name+`-tiny"`,
+			`"/var/lib/images/vmlinuz"`, kernel,
+			`"/var/lib/images/initrd.gz"`, initrd,
+			`"/var/lib/images/tiny.qcow2"`, strconv.Quote(disk),
+			`"br0"`, strconv.Quote(testAccBridge(t)),
+			`"/var/log/tiny-console.log"`, strconv.Quote(filepath.Join(dir, "tiny.log")),
+		)
+		resource.ParallelTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: testProtoV6ProviderFactories,
+			CheckDestroy: resource.ComposeTestCheckFunc(
+				testAccCheckMachineDestroyed(t, lv, virt.DefaultPool, name+"-web", name+"-tiny"),
+				testAccCheckStorageDestroyed(t),
+			),
+			Steps: exampleSteps(config,
+				statecheck.ExpectKnownValue("virt_machine.web", tfjsonpath.New("state"), knownvalue.StringExact("running")),
+				statecheck.ExpectKnownValue("virt_machine.tiny", tfjsonpath.New("state"), knownvalue.StringExact("running")),
+				statecheck.ExpectKnownOutputValue("web_address", knownvalue.StringRegexp(regexp.MustCompile(`^192\.168\.122\.`))),
+			),
+		})
+	})
+	t.Run("data-source virt_machine", func(t *testing.T) {
+		name := testenv.Name(t, "tf-vmex")
+		if _, err := lv.DefineMachine(context.Background(), virt.MachineSpec{
+			Name: name, Type: virt.DomainQEMU, MemoryMiB: 64,
+			Disks:      []virt.DiskSpec{{Path: testenv.GuestDisk(t), Format: virt.FormatQCOW2, ReadOnly: true}},
+			Interfaces: []virt.InterfaceSpec{{Network: "default"}},
+		}); err != nil {
 			t.Fatal(err)
 		}
-		return string(src)
-	}
-	dataSource := strings.Replace(read("../examples/data-sources/virt_machine/data-source.tf"), `name = "db"`, "name = "+strconv.Quote(name), 1)
-	resource.ParallelTest(t, resource.TestCase{
-		ProtoV6ProviderFactories: testProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config:             providerConfig() + read("../examples/resources/virt_machine/resource.tf"),
-				PlanOnly:           true,
-				ExpectNonEmptyPlan: true,
-			},
-			{
-				Config: providerConfig() + dataSource,
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue("data.virt_machine.db", tfjsonpath.New("disk").AtSliceIndex(0).AtMapKey("path"), knownvalue.StringExact(testenv.GuestDisk(t))),
-					statecheck.ExpectKnownValue("data.virt_machine.db", tfjsonpath.New("state"), knownvalue.StringExact("shutoff")),
-				},
-			},
-		},
+		t.Cleanup(func() { _ = lv.UndefineMachine(context.Background(), name) })
+		resource.ParallelTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: testProtoV6ProviderFactories,
+			Steps: exampleSteps(exampleConfig(t, "../examples/data-sources/virt_machine/data-source.tf", `name = "db"`, "name = "+strconv.Quote(name)),
+				statecheck.ExpectKnownValue("data.virt_machine.db", tfjsonpath.New("disk").AtSliceIndex(0).AtMapKey("path"), knownvalue.StringExact(testenv.GuestDisk(t))),
+				statecheck.ExpectKnownValue("data.virt_machine.db", tfjsonpath.New("state"), knownvalue.StringExact("shutoff")),
+			),
+		})
 	})
 }
 

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -719,28 +719,58 @@ resource "virt_network" "bad" {
 	})
 }
 
-// The examples that the documentation shows are valid: they plan (nothing
-// is applied, so their fixed names and subnets cannot collide with a host's).
+// testAccBridge makes a host bridge, with a test name, for bridge-mode
+// networks and interfaces (the examples' br0 is the host's LAN bridge, which
+// the test host does not have).
+func testAccBridge(t *testing.T) string {
+	t.Helper()
+	name := testenv.Name(t, "br") // 14 bytes: under IFNAMSIZ
+	commandOutput(t, "ip", "link", "add", name, "type", "bridge")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", name).Run() })
+	commandOutput(t, "ip", "link", "set", name, "up")
+	return name
+}
+
+// The network examples of the documentation are applied, re-planned and
+// destroyed, with the test's names, free subnets in place of theirs, a
+// bridge of the test's in place of br0, and the data source reading a
+// network the test made in place of libvirt's default.
 func TestAccNetworkExamples(t *testing.T) {
 	testAccPreCheck(t)
-	var steps []resource.TestStep
-	for _, file := range []string{
-		"../examples/resources/virt_network/resource.tf",
-		"../examples/data-sources/virt_network/data-source.tf",
-	} {
-		src, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		steps = append(steps, resource.TestStep{
-			Config:             providerConfig() + string(src),
-			PlanOnly:           true,
-			ExpectNonEmptyPlan: true,
+	lv := testLibvirtClient(t)
+	run := func(t *testing.T, config string, checks ...statecheck.StateCheck) {
+		resource.ParallelTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: testProtoV6ProviderFactories,
+			CheckDestroy:             testAccCheckNetworkDestroyed(t),
+			Steps:                    exampleSteps(config, checks...),
 		})
 	}
-	resource.ParallelTest(t, resource.TestCase{
-		ProtoV6ProviderFactories: testProtoV6ProviderFactories,
-		Steps:                    steps,
+	t.Run("virt_network", func(t *testing.T) {
+		name := testenv.Name(t, "tf-net")
+		lab, backend := testAccNetworkSubnet(t), testAccNetworkSubnet(t)
+		run(t, exampleConfig(t, "../examples/resources/virt_network/resource.tf",
+			`name      = "lab"`, `name      = "`+name+`-lab"`,
+			`name      = "backend"`, `name      = "`+name+`-backend"`,
+			`name   = "lan"`, `name   = "`+name+`-lan"`,
+			`"10.17.3.1/24"`, fmt.Sprintf(`"10.252.%d.1/24"`, lab),
+			`"fd00:17:3::1/64"`, fmt.Sprintf(`"fd00:252:%d::1/64"`, lab),
+			`"10.17.4.1/24"`, fmt.Sprintf(`"10.252.%d.1/24"`, backend),
+			`"br0"`, strconv.Quote(testAccBridge(t)),
+		), expectNetworkMatchesLibvirt(lv, "virt_network.lab"),
+			expectNetworkMatchesLibvirt(lv, "virt_network.backend"),
+			expectNetworkMatchesLibvirt(lv, "virt_network.lan"))
+	})
+	t.Run("data-source virt_network", func(t *testing.T) {
+		name := testenv.Name(t, "tf-net")
+		addr := fmt.Sprintf("10.252.%d.1/24", testAccNetworkSubnet(t))
+		if _, err := lv.CreateNetwork(context.Background(), virt.NetworkSpec{Name: name, Mode: virt.NetworkNAT, Addresses: []string{addr}, DHCP: true}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = lv.DeleteNetwork(context.Background(), name) })
+		run(t, exampleConfig(t, "../examples/data-sources/virt_network/data-source.tf",
+			`name = "default"`, "name = "+strconv.Quote(name),
+		), statecheck.ExpectKnownOutputValueAtPath("default_network", tfjsonpath.New("addresses"), knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(addr)})),
+			statecheck.ExpectKnownOutputValueAtPath("default_network", tfjsonpath.New("active"), knownvalue.Bool(true)))
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -487,40 +488,79 @@ func TestAccStorageSweepers(t *testing.T) {
 	}
 }
 
-// The examples that the documentation shows are valid: they plan. Nothing
-// is applied, so their fixed names cannot collide with a host's; the
-// template the data source example looks up is made for the test when the
-// host lacks it.
+// exampleConfig returns an example of examples/ with the exact
+// replacements (old, new pairs) that make it run on the test host. An old
+// string the example no longer holds fails the test: an edited example must
+// not silently stop being exercised.
+func exampleConfig(t *testing.T, file string, oldnew ...string) string {
+	t.Helper()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(oldnew); i += 2 {
+		if !strings.Contains(string(src), oldnew[i]) {
+			t.Fatalf("%s no longer holds %q, which this test replaces to run it here: update the test", file, oldnew[i])
+		}
+	}
+	return providerConfig() + strings.NewReplacer(oldnew...).Replace(string(src))
+}
+
+// exampleSteps applies an example, checks that a second plan is empty (the
+// read-back matches what the example says), and leaves the destroy and its
+// check to the test case.
+func exampleSteps(config string, checks ...statecheck.StateCheck) []resource.TestStep {
+	return []resource.TestStep{
+		{Config: config, ConfigStateChecks: checks},
+		{Config: config, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+	}
+}
+
+// The storage examples of the documentation are applied, re-planned and
+// destroyed, with the names of the test, pools in its temporary
+// directories, and images and a template volume that it makes.
 func TestAccStorageExamples(t *testing.T) {
 	testAccPreCheck(t)
 	lv := testLibvirtClient(t)
 	ctx := context.Background()
-	const template = "debian-12-base.qcow2"
-	if _, err := lv.Volume(ctx, virt.DefaultPool, template); errors.Is(err, virt.ErrNotFound) {
-		v, err := lv.CreateVolume(ctx, virt.VolumeSpec{Pool: virt.DefaultPool, Name: template, CapacityBytes: 1 << 30})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = lv.DeleteVolume(ctx, v.Key) })
-	}
-	var steps []resource.TestStep
-	for _, file := range []string{
-		"../examples/resources/virt_pool/resource.tf",
-		"../examples/resources/virt_volume/resource.tf",
-		"../examples/data-sources/virt_volume/data-source.tf",
-	} {
-		src, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		steps = append(steps, resource.TestStep{
-			Config:             providerConfig() + string(src),
-			PlanOnly:           true,
-			ExpectNonEmptyPlan: true,
+	run := func(t *testing.T, config string, checks ...statecheck.StateCheck) {
+		resource.ParallelTest(t, resource.TestCase{
+			ProtoV6ProviderFactories: testProtoV6ProviderFactories,
+			CheckDestroy:             testAccCheckStorageDestroyed(t),
+			Steps:                    exampleSteps(config, checks...),
 		})
 	}
-	resource.ParallelTest(t, resource.TestCase{
-		ProtoV6ProviderFactories: testProtoV6ProviderFactories,
-		Steps:                    steps,
+	t.Run("virt_pool", func(t *testing.T) {
+		pool := testenv.Name(t, "tf-pool")
+		run(t, exampleConfig(t, "../examples/resources/virt_pool/resource.tf",
+			`name = "guests"`, "name = "+strconv.Quote(pool),
+			`"/srv/libvirt/guests"`, strconv.Quote(filepath.Join(t.TempDir(), "guests")),
+		), statecheck.ExpectKnownValue("virt_pool.guests", tfjsonpath.New("active"), knownvalue.Bool(true)),
+			statecheck.ExpectKnownOutputValue("guests_pool_free_gib", knownvalue.NotNull()))
+	})
+	t.Run("virt_volume", func(t *testing.T) {
+		name := testenv.Name(t, "tf-vol")
+		run(t, exampleConfig(t, "../examples/resources/virt_volume/resource.tf",
+			`name = "guests"`, "name = "+strconv.Quote(name),
+			`"/srv/libvirt/guests"`, strconv.Quote(filepath.Join(t.TempDir(), "guests")),
+			`"/var/cache/images/debian-12-genericcloud-amd64.qcow2"`, strconv.Quote(testAccImage(t, "16M", 7)),
+			`"debian-12.qcow2"`, strconv.Quote(name+"-debian.qcow2"),
+			`"web-root.qcow2"`, strconv.Quote(name+"-web-root.qcow2"),
+			`"web-data.raw"`, strconv.Quote(name+"-web-data.raw"),
+		), statecheck.ExpectKnownValue("virt_volume.web", tfjsonpath.New("size"), knownvalue.Int64Exact(20<<30)),
+			statecheck.ExpectKnownValue("virt_volume.web_data", tfjsonpath.New("size"), knownvalue.Int64Exact(50<<30)))
+	})
+	t.Run("data-source virt_volume", func(t *testing.T) {
+		name := testenv.Name(t, "tf-vol")
+		v, err := lv.CreateVolume(ctx, virt.VolumeSpec{Pool: virt.DefaultPool, Name: name + "-base.qcow2", CapacityBytes: 1 << 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = lv.DeleteVolume(context.Background(), v.Key) })
+		run(t, exampleConfig(t, "../examples/data-sources/virt_volume/data-source.tf",
+			`"debian-12-base.qcow2"`, strconv.Quote(v.Name),
+			`"app-root.qcow2"`, strconv.Quote(name+"-app-root.qcow2"),
+		), statecheck.ExpectKnownValue("virt_volume.root", tfjsonpath.New("base_volume_id"), knownvalue.StringExact(v.Key)),
+			statecheck.ExpectKnownValue("virt_volume.root", tfjsonpath.New("size"), knownvalue.Int64Exact(10<<30)))
 	})
 }
