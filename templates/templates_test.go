@@ -70,6 +70,37 @@ func TestTemplateNames(t *testing.T) {
 	}
 }
 
+// sharedLinks are the files a template folder takes from templates/shared:
+// they must be links to the one shared file, never copies that drift.
+var sharedLinks = map[string]string{
+	"shared.pkr.hcl":    "../../shared/machine.pkr.hcl",
+	"unix.pkr.hcl":      "../../shared/unix.pkr.hcl",
+	"windows.pkr.hcl":   "../../shared/windows.pkr.hcl",
+	"container.pkr.hcl": "../../shared/container.pkr.hcl",
+}
+
+func TestSharedFilesAreLinks(t *testing.T) {
+	for _, d := range templateDirs(t) {
+		for name, want := range sharedLinks {
+			p := filepath.Join(root(t), "templates", d, name)
+			fi, err := os.Lstat(p)
+			if os.IsNotExist(err) {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode()&os.ModeSymlink == 0 {
+				t.Errorf("templates/%s/%s is a copy: make it a symlink to %s", d, name, want)
+				continue
+			}
+			if got, _ := os.Readlink(p); got != want {
+				t.Errorf("templates/%s/%s links to %q, want %q", d, name, got, want)
+			}
+		}
+	}
+}
+
 var variableRE = regexp.MustCompile(`(?m)^variable\s+"([A-Za-z0-9_-]+)"\s*\{`)
 
 // variables are a template folder's declared variables (its own files and

@@ -115,7 +115,7 @@ func (c *Client) finishCreate(ctx context.Context, dom golibvirt.Domain, spec vi
 			return nil, wrapMachine(err, "start", spec.Name)
 		}
 	}
-	got, err := c.machine(ctx, dom)
+	got, err := c.readMachine(ctx, dom, false)
 	if err != nil {
 		return nil, fmt.Errorf("read back created machine: %w", err)
 	}
@@ -343,6 +343,15 @@ func (c *Client) readDomain(ctx context.Context, dom golibvirt.Domain) (*domainR
 }
 
 func (c *Client) machine(ctx context.Context, dom golibvirt.Domain) (*virt.MachineSpec, error) {
+	return c.readMachine(ctx, dom, true)
+}
+
+// readMachine reads the machine back; withAddresses asks the lease table,
+// the guest agent and the ARP table for its NICs' addresses. A machine
+// started a moment ago has none anywhere yet, so its create skips those
+// calls: under parallel creates each call waits for a slot on the shared
+// connection.
+func (c *Client) readMachine(ctx context.Context, dom golibvirt.Domain, withAddresses bool) (*virt.MachineSpec, error) {
 	r, err := c.readDomain(ctx, dom)
 	if err != nil {
 		return nil, err
@@ -357,6 +366,9 @@ func (c *Client) machine(ctx context.Context, dom golibvirt.Domain) (*virt.Machi
 	}
 	fillLiveInterfaces(spec.Interfaces, liveSpec.Interfaces)
 	spec.PendingRestart = pendingRestart(r)
+	if !withAddresses {
+		return &spec, nil
+	}
 	addrs := c.interfaceAddresses(ctx, dom, r)
 	for i, n := range spec.Interfaces {
 		spec.Interfaces[i].Addresses = addrs[n.MAC]
