@@ -73,10 +73,12 @@ func TestTemplateNames(t *testing.T) {
 // sharedLinks are the files a template folder takes from templates/shared:
 // they must be links to the one shared file, never copies that drift.
 var sharedLinks = map[string]string{
-	"shared.pkr.hcl":    "../../shared/machine.pkr.hcl",
-	"unix.pkr.hcl":      "../../shared/unix.pkr.hcl",
-	"windows.pkr.hcl":   "../../shared/windows.pkr.hcl",
-	"container.pkr.hcl": "../../shared/container.pkr.hcl",
+	"shared.pkr.hcl":     "../../shared/machine.pkr.hcl",
+	"unix.pkr.hcl":       "../../shared/unix.pkr.hcl",
+	"windows.pkr.hcl":    "../../shared/windows.pkr.hcl",
+	"container.pkr.hcl":  "../../shared/container.pkr.hcl",
+	"unattended.pkr.hcl": "../../shared/windows-unattended.pkr.hcl",
+	"textmode.pkr.hcl":   "../../shared/windows-textmode.pkr.hcl",
 }
 
 func TestSharedFilesAreLinks(t *testing.T) {
@@ -620,9 +622,15 @@ func TestTxtsetupOEM(t *testing.T) {
 			t.Errorf("txtsetup.oem does not name %s", f)
 		}
 		for _, tpl := range []string{"windows-xp", "windows-2003"} {
-			hcl, err := os.ReadFile(filepath.Join(root(t), "templates", "machine", tpl, tpl+".pkr.hcl"))
-			if err != nil {
-				t.Fatal(err)
+			// The folder's own file and the shared ones it links.
+			var hcl []byte
+			files, _ := filepath.Glob(filepath.Join(root(t), "templates", "machine", tpl, "*.pkr.hcl"))
+			for _, file := range files {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hcl = append(hcl, b...)
 			}
 			if !bytes.Contains(hcl, []byte(`"`+f+`"`)) {
 				t.Errorf("%s does not copy %s onto its F6 floppy", tpl, f)
@@ -752,5 +760,17 @@ func TestExtractVirtioWin(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "unrelated")); err == nil {
 		t.Error("a folder the map does not name was extracted")
+	}
+}
+
+// Every template is in packer fmt's canonical form, as terraform fmt keeps
+// the examples.
+func TestTemplatesFormatted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs packer (run without -short)")
+	}
+	out, err := exec.Command(testenv.PackerBinary(t), "fmt", "-check", "-recursive", filepath.Join(root(t), "templates")).CombinedOutput()
+	if err != nil {
+		t.Errorf("packer fmt -check -recursive templates: %v; run packer fmt on these:\n%s", err, out)
 	}
 }

@@ -47,7 +47,7 @@ source "virt-machine" "iso" {
   # automated install (the "auto" label) with the preseed.
   # The installer's kernel is not booted straight from the ISO (iso_kernel):
   # the domain would boot it again when the installer reboots.
-  boot_wait    = "5s"
+  boot_wait = "5s"
   boot_command = [
     "<esc><wait>",
     "auto priority=critical url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/preseed.cfg",

@@ -31,7 +31,7 @@ source "virt-machine" "iso" {
   # "e" to edit it, the kickstart at the end of the linux line, F10 boots.
   # The installer's kernel is not booted straight from the ISO (iso_kernel):
   # the domain would boot it again when the installer reboots.
-  boot_wait    = "5s"
+  boot_wait = "5s"
   boot_command = [
     "<up><wait>e<wait><down><down><end>",
     " inst.text inst.ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks.cfg console=ttyS0,115200n8",

@@ -31,7 +31,7 @@ source "virt-machine" "iso" {
   # add the kickstart to its kernel command line.
   # The installer's kernel is not booted straight from the ISO (iso_kernel):
   # the domain would boot it again when the installer reboots.
-  boot_wait    = "5s"
+  boot_wait = "5s"
   boot_command = [
     "<up><wait><tab><wait>",
     " inst.text inst.ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks.cfg console=ttyS0,115200n8<enter>",

@@ -31,7 +31,7 @@ source "virt-machine" "iso" {
   # then the installation kernel with the AutoYaST profile.
   # The installer's kernel is not booted straight from the ISO (iso_kernel):
   # the domain would boot it again when the installer reboots.
-  boot_wait    = "5s"
+  boot_wait = "5s"
   boot_command = [
     "<esc><enter><wait>",
     "linux install=cd:/ autoyast=http://{{ .HTTPIP }}:{{ .HTTPPort }}/autoinst.xml textmode=1 console=ttyS0,115200n8<enter>",

@@ -31,7 +31,7 @@ source "virt-machine" "iso" {
   # installer kernel with the preseed.
   # The installer's kernel is not booted straight from the ISO (iso_kernel):
   # the domain would boot it again when the installer reboots.
-  boot_wait    = "5s"
+  boot_wait = "5s"
   boot_command = [
     "<esc><wait><esc><wait><enter><wait>",
     "/install/vmlinuz auto=true priority=critical url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/preseed.cfg",

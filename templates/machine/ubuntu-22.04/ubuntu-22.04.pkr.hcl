@@ -33,7 +33,7 @@ source "virt-machine" "iso" {
   # (the answers are on the cidata CD), then boot.
   # The installer's kernel is not booted straight from the ISO (iso_kernel):
   # the domain would boot it again when the installer reboots.
-  boot_wait    = "5s"
+  boot_wait = "5s"
   boot_command = [
     "c<wait>",
     "linux /casper/vmlinuz autoinstall console=ttyS0,115200n8 ---<enter><wait>",

@@ -1,0 +1,1 @@
+../../shared/windows-textmode.pkr.hcl

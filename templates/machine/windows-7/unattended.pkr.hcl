@@ -1,0 +1,1 @@
+../../shared/windows-unattended.pkr.hcl
