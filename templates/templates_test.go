@@ -79,6 +79,7 @@ var sharedLinks = map[string]string{
 	"container.pkr.hcl":  "../../shared/container.pkr.hcl",
 	"unattended.pkr.hcl": "../../shared/windows-unattended.pkr.hcl",
 	"textmode.pkr.hcl":   "../../shared/windows-textmode.pkr.hcl",
+	"ubuntu.pkr.hcl":     "../../shared/container-ubuntu.pkr.hcl",
 }
 
 func TestSharedFilesAreLinks(t *testing.T) {

@@ -1,0 +1,1 @@
+../../shared/container-ubuntu.pkr.hcl
