@@ -224,7 +224,8 @@ func (r *machineResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			},
 			"disk": schema.ListNestedBlock{
 				MarkdownDescription: "A disk or CD-ROM, from a volume (`volume_id`) or a host path (`path`). The " +
-					"first disk is the boot disk. A disk is known by its source: adding or removing a data disk " +
+					"first disk is the boot disk; when it has nothing to boot (a blank disk), the CD-ROMs after it are " +
+					"tried in order, so a blank disk and an installer ISO boot the installer. A disk is known by its source: adding or removing a data disk " +
 					"on the virtio bus changes a running machine live; anything else takes a restart.",
 				NestedObject: schema.NestedBlockObject{
 					Attributes: map[string]schema.Attribute{

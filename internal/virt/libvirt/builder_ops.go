@@ -51,6 +51,32 @@ func (c *Client) WaitMachineStopped(ctx context.Context, name string) error {
 	return c.awaitDomainState(ctx, dom, isStopped, nil, 0)
 }
 
+// WaitMachineReboot waits until the guest of the running machine resets
+// itself (a reboot from inside; libvirt's REBOOT event), or ctx ends. QEMU
+// handles such a reset in place, keeping the running definition: a guest
+// booted straight from a kernel boots that kernel again. A builder that
+// started an installer that way waits here, then stops and starts the
+// machine, so that it boots as its persistent definition says.
+//
+// watching, when not nil, is called once the watch is in place: a reset
+// before that goes unseen. So does one while the connection is down (the
+// wait goes on, on the new connection).
+func (c *Client) WaitMachineReboot(ctx context.Context, name string, watching func()) error {
+	dom, err := c.lookupDomain(ctx, name)
+	if err != nil {
+		return err
+	}
+	return c.awaitEvents(ctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDReboot}, nil, 0, func(ev any) (bool, error) {
+		if ev == nil && watching != nil {
+			// The first check, right after the watch began.
+			watching()
+			watching = nil
+		}
+		_, rebooted := ev.(*golibvirt.DomainEventCallbackRebootMsg)
+		return rebooted, nil
+	})
+}
+
 // MachineXML returns the machine's persistent definition as libvirt
 // stores it (with the defaults libvirt filled in), for a builder to ship
 // beside the disk it made.

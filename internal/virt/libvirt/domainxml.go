@@ -118,6 +118,7 @@ func domainFromSpec(spec virt.MachineSpec, sources []diskSource) *libvirtxml.Dom
 	}
 
 	var meta []diskMetadata
+	var bootOrder uint
 	for i, d := range spec.Disks {
 		src := diskSource{Path: d.Path, Format: d.Format}
 		if i < len(sources) {
@@ -142,10 +143,16 @@ func domainFromSpec(spec virt.MachineSpec, sources []diskSource) *libvirtxml.Dom
 			// small. Read-back ignores it: it is not a spec field.
 			disk.Driver.Discard = "unmap"
 		}
-		if i == 0 && spec.Boot == nil {
+		if spec.Boot == nil && (i == 0 || d.Device == virt.DeviceCDROM) {
 			// A boot order on the device (not <boot dev='hd'/>) makes the
-			// first disk of the spec the boot disk, whatever its bus.
-			disk.Boot = &libvirtxml.DomainDeviceBoot{Order: 1}
+			// first disk of the spec the boot disk, whatever its bus. The
+			// CD-ROMs after it come next, in order: firmware goes on to
+			// them when the disk has nothing to boot, so a blank disk with
+			// an installer ISO boots the installer, and the installed
+			// system once the disk holds one. libvirt starts QEMU with
+			// boot strict=on: a device without an order never boots.
+			bootOrder++
+			disk.Boot = &libvirtxml.DomainDeviceBoot{Order: bootOrder}
 		}
 		dom.Devices.Disks = append(dom.Devices.Disks, disk)
 		meta = append(meta, diskMetadata{

@@ -154,6 +154,27 @@ func renderCases() []renderCase {
 				{Path: "/dev/sdb", Format: virt.FormatRaw, Block: true},
 			},
 		},
+		{
+			// An install from media: the blank disk boots first, then the
+			// CD-ROMs in order (the installer ISO, a seed); a floppy never.
+			name: "installer",
+			spec: virt.MachineSpec{
+				Name: "install",
+				Disks: []virt.DiskSpec{
+					{Path: "/var/lib/libvirt/images/install.qcow2", Format: virt.FormatQCOW2},
+					{Path: "/var/lib/libvirt/images/installer.iso", Format: virt.FormatRaw, Device: virt.DeviceCDROM, Bus: virt.BusSCSI},
+					{Path: "/var/lib/libvirt/images/seed.iso", Format: virt.FormatRaw, Device: virt.DeviceCDROM, Bus: virt.BusSCSI},
+					{Path: "/var/lib/libvirt/images/drivers.img", Format: virt.FormatRaw, Device: virt.DeviceFloppy},
+				},
+				Interfaces: []virt.InterfaceSpec{{}},
+			},
+			sources: []diskSource{
+				{Path: "/var/lib/libvirt/images/install.qcow2", Format: virt.FormatQCOW2},
+				{Path: "/var/lib/libvirt/images/installer.iso", Format: virt.FormatRaw},
+				{Path: "/var/lib/libvirt/images/seed.iso", Format: virt.FormatRaw},
+				{Path: "/var/lib/libvirt/images/drivers.img", Format: virt.FormatRaw},
+			},
+		},
 	}
 }
 

@@ -199,6 +199,8 @@ func eventDomain(ev any) (golibvirt.Domain, bool) {
 		return ev.Dom, true
 	case *golibvirt.DomainEventCallbackBalloonChangeMsg:
 		return ev.Msg.Dom, true
+	case *golibvirt.DomainEventCallbackRebootMsg:
+		return ev.Msg.Dom, true
 	}
 	return golibvirt.Domain{}, false
 }

@@ -800,6 +800,13 @@ func readVolume(lv *golibvirt.Libvirt, vol golibvirt.StorageVol) (*virt.VolumeSp
 		if x.Target.Format != nil {
 			spec.Format = x.Target.Format.Type
 		}
+		if spec.Format == "iso" {
+			// A dir pool names the format it probes from a file's content:
+			// an ISO 9660 image uploaded as raw reads back as "iso". It is
+			// a raw image all the same (QEMU reads it as raw, and so does
+			// libvirt when it hands it over).
+			spec.Format = virt.FormatRaw
+		}
 	}
 	if b := x.BackingStore; b != nil && b.Path != "" {
 		spec.BackingPath = b.Path

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -23,10 +22,13 @@ import (
 // One build of the tiny test guest exercises the installer paths that need
 // no communicator: an ISO (iso_path, iso_checksum) whose kernel and initrd
 // boot directly (iso_kernel, iso_initrd), a cidata CD (cd_files,
-// cd_content), a floppy (floppy_files, floppy_content), and a boot_command
-// typed through send-key once boot_wait_for saw the guest ready to read it.
-// The guest reports on its serial console what it saw (scripts/guest-init);
-// the builder's output_directory keeps that console log.
+// cd_content), a floppy (floppy_files, floppy_content), a boot_command
+// typed through send-key once boot_wait_for saw the guest ready to read it,
+// and the installer's reboot at the end: the guest must then boot from its
+// devices (the blank build disk, then the ISO's own boot loader, isolinux),
+// not the ISO's kernel again. The guest reports on its serial console what
+// it saw (scripts/guest-init); the builder's output_directory keeps that
+// console log.
 func TestAccMachineBuilder_installerMedia(t *testing.T) {
 	e := newPackerEnv(t)
 	ctx := context.Background()
@@ -40,22 +42,10 @@ func TestAccMachineBuilder_installerMedia(t *testing.T) {
 		}
 	})
 
-	// The "installer" ISO: the test guest's kernel and initrd.
-	isoDir := filepath.Join(e.dir, "iso")
-	for _, f := range []struct{ src, dst string }{{testenv.GuestKernel(t), "vmlinuz"}, {testenv.GuestInitrd(t), "initrd.gz"}} {
-		b, err := os.ReadFile(f.src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(isoDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(isoDir, f.dst), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	iso := filepath.Join(e.dir, "installer.iso")
-	e.run(t, exec.Command("genisoimage", "-quiet", "-R", "-J", "-V", "VTINSTALL", "-o", iso, isoDir))
+	// The "installer" ISO: the test guest's kernel and initrd, bootable
+	// through isolinux with a command line of its own, as installer ISOs
+	// are. iso_kernel boots the same files directly with another one.
+	iso := testenv.InstallerISO(t, e.dir, "VTINSTALL", "virt.boot=isolinux")
 	isoSum, err := sha256File(iso)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +73,7 @@ source "virt-machine" "media" {
   iso_kernel   = "/vmlinuz"
   iso_initrd   = "/initrd.gz"
   boot {
-    cmdline = "console=ttyS0 virt.typed=1"
+    cmdline = "console=ttyS0 virt.typed=1 virt.reboot=1"
   }
   # The cloud kernel of the test guest has no AHCI driver.
   cdrom_bus = "scsi"
@@ -110,14 +100,15 @@ source "virt-machine" "media" {
 
 build {
   sources = ["source.virt-machine.media"]
-  # The live definition while the guest runs, and the typed line on its
-  # console (the guest reads keys as they come; ACPI shutdown follows this).
+  # Once the guest, after typing and its reboot, booted again (from the
+  # ISO's isolinux), the live definition it runs with and its floppy image
+  # (ACPI shutdown follows this).
   provisioner "shell-local" {
     inline = [
+      "log=$(virsh -c %[8]s dumpxml %[6]s-build | grep -o \"path='[^']*console.log'\" | head -n1 | cut -d\"'\" -f2)",
+      "for i in $(seq 1 600); do [ \"$(grep -c VIRT-TESTENV-GUEST-READY \"$log\")\" -ge 2 ] && break; sleep 0.2; done",
       "virsh -c %[8]s dumpxml %[6]s-build > %[9]s",
       "cp \"$(grep -o \"file='[^']*-build-floppy'\" %[9]s | cut -d\"'\" -f2)\" %[10]s",
-      "log=$(grep -o \"path='[^']*console.log'\" %[9]s | head -n1 | cut -d\"'\" -f2)",
-      "for i in $(seq 1 150); do grep -q VIRT-TESTENV-TYPED \"$log\" && exit 0; sleep 0.2; done; echo no typed line; exit 1",
     ]
   }
 }
@@ -132,11 +123,23 @@ build {
 	if err != nil {
 		t.Fatalf("console log in output_directory: %v\n%s", err, out)
 	}
-	lines := map[string][]string{}
+	// What each boot printed, by marker: the first boot is the installer
+	// (iso_kernel), the second what followed its reboot.
+	var boots []map[string][]string
 	for _, l := range strings.Split(strings.ReplaceAll(string(console), "\r", ""), "\n") {
-		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "VIRT-TESTENV-") {
-			lines[f[0]] = append(lines[f[0]], strings.Join(f[1:], " "))
+		f := strings.Fields(l)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "VIRT-TESTENV-") {
+			continue
 		}
+		if f[0] == "VIRT-TESTENV-CPUS" || len(boots) == 0 {
+			boots = append(boots, map[string][]string{})
+		}
+		b := boots[len(boots)-1]
+		b[f[0]] = append(b[f[0]], strings.Join(f[1:], " "))
+	}
+	lines := map[string][]string{}
+	if len(boots) > 0 {
+		lines = boots[0]
 	}
 	for _, l := range strings.Split(strings.ReplaceAll(string(console), "\r", ""), "\n") {
 		if strings.HasPrefix(l, "VIRT-TESTENV-") {
@@ -148,13 +151,60 @@ build {
 	}
 
 	t.Run("iso kernel and initrd", func(t *testing.T) {
-		// The guest booted the kernel and initrd taken from the ISO (nothing
-		// else could print READY), and sees the ISO itself as a CD.
+		// The guest booted the kernel and initrd taken from the ISO with
+		// the template's command line, and sees the ISO itself as a CD.
+		if got := lines["VIRT-TESTENV-CMDLINE"]; len(got) != 1 || !strings.Contains(got[0], "virt.reboot=1") {
+			t.Errorf("first boot's command line: got %q, want the template's boot.cmdline", got)
+		}
 		if !slices.ContainsFunc(lines["VIRT-TESTENV-CDROM"], func(s string) bool { return strings.HasSuffix(s, " VTINSTALL") }) {
 			t.Errorf("no CD-ROM labelled VTINSTALL: %q", lines["VIRT-TESTENV-CDROM"])
 		}
 		if want := fmt.Sprintf("vda %d", 16<<20); !slices.ContainsFunc(lines["VIRT-TESTENV-DISK"], func(s string) bool { return s == want }) {
 			t.Errorf("build disk: want %q in %q", want, lines["VIRT-TESTENV-DISK"])
+		}
+	})
+
+	t.Run("installer reboot", func(t *testing.T) {
+		// The installer rebooted once; the builder power-cycled the machine,
+		// which then booted from its devices: the blank build disk first
+		// (nothing to boot), then the ISO, whose isolinux has its own
+		// command line. A reset that kept the ISO's kernel would have
+		// rebooted again and again.
+		if got := lines["VIRT-TESTENV-REBOOTING"]; len(got) != 1 {
+			t.Errorf("the installer did not reboot once: %q", got)
+		}
+		if len(boots) != 2 {
+			t.Fatalf("%d boots on the console, want the installer's and the one after its reboot:\n%s", len(boots), console)
+		}
+		second := boots[1]
+		if got := second["VIRT-TESTENV-CMDLINE"]; len(got) != 1 || !strings.Contains(got[0], "virt.boot=isolinux") || strings.Contains(got[0], "virt.reboot=1") {
+			t.Errorf("second boot's command line: got %q, want isolinux's", got)
+		}
+		if len(second["VIRT-TESTENV-GUEST-READY"]) != 1 || len(second["VIRT-TESTENV-REBOOTING"]) != 0 {
+			t.Errorf("second boot: %q", second)
+		}
+		if !strings.Contains(out, "The guest rebooted") {
+			t.Errorf("the build did not say it power-cycled the guest:\n%s", out)
+		}
+		raw, err := os.ReadFile(liveXML)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dom libvirtxml.Domain
+		if err := dom.Unmarshal(string(raw)); err != nil {
+			t.Fatal(err)
+		}
+		if dom.OS != nil && (dom.OS.Kernel != "" || dom.OS.Initrd != "") {
+			t.Errorf("after the reboot the machine still boots a kernel directly: %+v", dom.OS)
+		}
+		order := map[string]uint{}
+		for _, d := range dom.Devices.Disks {
+			if d.Boot != nil && d.Source != nil && d.Source.File != nil {
+				order[d.Device+" "+filepath.Base(d.Source.File.File)] = d.Boot.Order
+			}
+		}
+		if order["disk "+output] != 1 || order["cdrom "+output+"-build-iso"] != 2 {
+			t.Errorf("boot order: got %v, want the build disk 1, the ISO 2", order)
 		}
 	})
 

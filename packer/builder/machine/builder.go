@@ -126,6 +126,7 @@ func (b *Builder) steps() []multistep.Step {
 	steps = append(steps,
 		commonsteps.HTTPServerFromHTTPConfig(&c.HTTPConfig),
 		&stepCreateMachine{},
+		&stepInstallerReboot{},
 		&stepBoot{},
 		&stepWaitAddress{},
 		&communicator.StepConnect{

@@ -56,7 +56,9 @@ type Config struct {
 	ISOPath string `mapstructure:"iso_path"`
 	// Path inside the ISO of the kernel to boot directly (e.g.
 	// /install.amd/vmlinuz); with iso_initrd, the installer starts without a
-	// boot menu and without typing. Needs isoinfo (genisoimage) on this machine.
+	// boot menu and without typing. Only the first boot: when the installer
+	// reboots, the machine is power-cycled and boots from its disk (then the
+	// ISO). Needs isoinfo (genisoimage) on this machine.
 	ISOKernel string `mapstructure:"iso_kernel"`
 	// Path inside the ISO of the initrd (e.g. /install.amd/initrd.gz).
 	ISOInitrd string `mapstructure:"iso_initrd"`

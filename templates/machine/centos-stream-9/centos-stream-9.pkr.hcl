@@ -29,8 +29,9 @@ source "virt-machine" "iso" {
   disk_size    = var.disk_size
   # Typed (libvirt send-key) at the ISO's isolinux: "Install" (above the default media test), then <tab> to
   # add the kickstart to its kernel command line.
-  # The installer's kernel is not booted straight from the ISO (iso_kernel):
-  # the domain would boot it again when the installer reboots.
+  # The ISO's own boot menu, as a person would use it; iso_kernel with
+  # boot.cmdline would skip the menu (when the installer reboots, the
+  # builder boots the machine from its disk, not that kernel again).
   boot_wait = "5s"
   boot_command = [
     "<up><wait><tab><wait>",
