@@ -150,6 +150,17 @@ build {
 		t.Fatalf("the guest did not boot from the ISO's kernel and initrd:\n%s\n%s", console, out)
 	}
 
+	// The definition the guest ran with after its reboot (the provisioner
+	// saved it).
+	raw, err := os.ReadFile(liveXML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dom libvirtxml.Domain
+	if err := dom.Unmarshal(string(raw)); err != nil {
+		t.Fatal(err)
+	}
+
 	t.Run("iso kernel and initrd", func(t *testing.T) {
 		// The guest booted the kernel and initrd taken from the ISO with
 		// the template's command line, and sees the ISO itself as a CD.
@@ -185,14 +196,6 @@ build {
 		}
 		if !strings.Contains(out, "The guest rebooted") {
 			t.Errorf("the build did not say it power-cycled the guest:\n%s", out)
-		}
-		raw, err := os.ReadFile(liveXML)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var dom libvirtxml.Domain
-		if err := dom.Unmarshal(string(raw)); err != nil {
-			t.Fatal(err)
 		}
 		if dom.OS != nil && (dom.OS.Kernel != "" || dom.OS.Initrd != "") {
 			t.Errorf("after the reboot the machine still boots a kernel directly: %+v", dom.OS)
@@ -237,14 +240,6 @@ build {
 		// The test guest's cloud kernel has no floppy driver
 		// (CONFIG_BLK_DEV_FD is off), so the proof is libvirt's live
 		// definition: a floppy drive whose image holds the files.
-		raw, err := os.ReadFile(liveXML)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var dom libvirtxml.Domain
-		if err := dom.Unmarshal(string(raw)); err != nil {
-			t.Fatal(err)
-		}
 		var src string
 		for _, d := range dom.Devices.Disks {
 			if d.Device == "floppy" && d.Target != nil && d.Target.Bus == "fdc" && d.Source != nil && d.Source.File != nil {
