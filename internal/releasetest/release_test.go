@@ -58,12 +58,60 @@ func TestAccRelease(t *testing.T) {
 	gpgEnv, fingerprint := throwawayKey(t)
 	dist := t.TempDir()
 	env := append(gpgEnv, "GPG_FINGERPRINT="+fingerprint, "VIRT_SNAPSHOT_VERSION="+version)
+	env = append(env, gitRemoteEnv(t, root)...)
 	providerDist := filepath.Join(dist, "provider")
 	pluginDist := filepath.Join(dist, "plugin")
 	start := time.Now()
 	snapshot(t, goreleaser, root, ".goreleaser.yml", providerDist, env)
 	snapshot(t, goreleaser, root, ".goreleaser.packer.yml", pluginDist, env)
 	t.Logf("goreleaser: both snapshot releases in %s", time.Since(start).Round(time.Second))
+
+	t.Run("reproducible", func(t *testing.T) {
+		out := run(t, nil, root, "git", "log", "-1", "--format=%cI")
+		commitTime, err := time.Parse(time.RFC3339, strings.TrimSpace(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The same commit built again gives the same zips, byte for byte:
+		// the binaries (-trimpath, no build time in them) and the times in
+		// the zips (the commit's, see the configs' builds_info) depend on
+		// the commit alone. The signatures differ (gpg dates them); the
+		// sums they sign must not.
+		for _, r := range []struct{ config, dist, sums string }{
+			{".goreleaser.yml", providerDist, providerName + "_" + version + "_SHA256SUMS"},
+			{".goreleaser.packer.yml", pluginDist, pluginName + "_v" + version + "_SHA256SUMS"},
+		} {
+			again := filepath.Join(dist, "again-"+filepath.Base(r.dist))
+			snapshot(t, goreleaser, root, r.config, again, env)
+			first, err := os.ReadFile(filepath.Join(r.dist, r.sums))
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, err := os.ReadFile(filepath.Join(again, r.sums))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(first) != string(second) {
+				t.Errorf("%s: two builds of one commit differ:\n%s\n%s", r.config, first, second)
+			}
+			// Each file in each zip carries the commit's time: not the
+			// build's, nor the checkout's (which a second build in the
+			// same tree would repeat).
+			zips, _ := filepath.Glob(filepath.Join(r.dist, "*.zip"))
+			for _, z := range zips {
+				zr, err := zip.OpenReader(z)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range zr.File {
+					if !f.Modified.Equal(commitTime) {
+						t.Errorf("%s: %s is dated %s, not the commit's %s", filepath.Base(z), f.Name, f.Modified.UTC(), commitTime)
+					}
+				}
+				_ = zr.Close()
+			}
+		}
+	})
 
 	t.Run("provider files", func(t *testing.T) {
 		checkProviderFiles(t, root, providerDist, gpgEnv)
@@ -97,6 +145,19 @@ func throwawayKey(t *testing.T) ([]string, string) {
 	}
 	t.Fatalf("no fingerprint in gpg's key list:\n%s", out)
 	return nil, ""
+}
+
+// gitRemoteEnv gives a checkout without a remote (a worktree of a local
+// repository) one, through git's environment: goreleaser reads the commit's
+// date, which the release's file times come from, only when the remote can
+// be listed, and builds a snapshot with zero times otherwise. A checkout
+// with a remote (a release's) needs nothing.
+func gitRemoteEnv(t *testing.T, root string) []string {
+	t.Helper()
+	if out, _ := command(nil, root, "git", "remote").Output(); strings.TrimSpace(string(out)) != "" {
+		return nil
+	}
+	return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=remote.origin.url", "GIT_CONFIG_VALUE_0=" + root}
 }
 
 // snapshot runs `goreleaser release --snapshot --clean` with a copy of the
