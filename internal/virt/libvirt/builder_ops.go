@@ -77,6 +77,85 @@ func (c *Client) WaitMachineReboot(ctx context.Context, name string, watching fu
 	})
 }
 
+// StreamConsole copies what the machine writes on its serial console (a
+// pty console, virt.ConsolePTY) to w, through libvirt's RPC, so from a
+// remote host as well as a local one, until ctx ends (it then returns ctx's
+// error) or w fails. It follows the machine across restarts: when the
+// machine stops, the stream ends, and a new one opens once it runs again.
+// What the guest writes while no stream is open (the moments between a
+// start and the stream's opening) is lost: QEMU drops a pty's output that
+// nobody reads.
+//
+// Each stream has a connection of its own, closed when the stream is to
+// end: go-libvirt can end a console stream early only by closing the
+// connection that carries it, and the shared one must stay.
+func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) error {
+	dom, err := c.lookupDomain(ctx, name)
+	if err != nil {
+		return err
+	}
+	for {
+		if err := c.awaitDomainState(ctx, dom, func(s golibvirt.DomainState) bool { return !isStopped(s) }, nil, 0); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("stream the console of machine %q: %w", name, err)
+		}
+		lv, err := c.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("stream the console of machine %q: %w", name, err)
+		}
+		ended := make(chan struct{})
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-ended:
+			}
+			_ = lv.Disconnect()
+		}()
+		// Force: a console left open by an earlier stream (whose connection
+		// the daemon has not noticed closing yet) is taken over.
+		err = lv.DomainOpenConsole(dom, golibvirt.OptString{}, consoleWriter{w}, uint32(golibvirt.DomainConsoleForce))
+		close(ended)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err == nil:
+			// The machine stopped (its console closed): wait for the next start.
+		case errors.Is(err, errConsoleWrite):
+			return err
+		default:
+			// The machine may have stopped between the wait and the open
+			// ("not running"); a real fault repeats and shows in the debug
+			// log, and the wait above paces the retries on the machine's
+			// events.
+			c.log.Debug("console stream ended", "name", name, "error", err)
+			state, serr := c.domainState(ctx, dom)
+			if serr == nil && !isStopped(state) {
+				return fmt.Errorf("stream the console of machine %q: %w", name, err)
+			}
+		}
+	}
+}
+
+// errConsoleWrite marks a failure of StreamConsole's writer.
+var errConsoleWrite = errors.New("write the console output")
+
+// consoleWriter wraps StreamConsole's writer so that its failures can be
+// told from the stream's.
+type consoleWriter struct{ w io.Writer }
+
+func (cw consoleWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("%w: %w", errConsoleWrite, err)
+	}
+	return n, nil
+}
+
 // MachineXML returns the machine's persistent definition as libvirt
 // stores it (with the defaults libvirt filled in), for a builder to ship
 // beside the disk it made.

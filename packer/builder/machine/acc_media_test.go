@@ -68,6 +68,8 @@ func TestAccMachineBuilder_installerMedia(t *testing.T) {
 	floppyCopy := filepath.Join(e.dir, "floppy.img")
 	tpl := e.template(t, fmt.Sprintf(`
 source "virt-machine" "media" {
+  # Over TCP, as to a remote host: the console comes through libvirt.
+  uri          = %[11]q
   iso_path     = %[1]q
   iso_checksum = "sha256:%[2]s"
   iso_kernel   = "/vmlinuz"
@@ -105,14 +107,14 @@ build {
   # (ACPI shutdown follows this).
   provisioner "shell-local" {
     inline = [
-      "log=$(virsh -c %[8]s dumpxml %[6]s-build | grep -o \"path='[^']*console.log'\" | head -n1 | cut -d\"'\" -f2)",
+      "log='${build.ConsoleLog}'",
       "for i in $(seq 1 600); do [ \"$(grep -c VIRT-TESTENV-GUEST-READY \"$log\")\" -ge 2 ] && break; sleep 0.2; done",
       "virsh -c %[8]s dumpxml %[6]s-build > %[9]s",
       "cp \"$(grep -o \"file='[^']*-build-floppy'\" %[9]s | cut -d\"'\" -f2)\" %[10]s",
     ]
   }
 }
-`, iso, isoSum, userDataFile, metaData, driverFile, output, outDir, testenv.URI(), liveXML, floppyCopy))
+`, iso, isoSum, userDataFile, metaData, driverFile, output, outDir, testenv.URI(), liveXML, floppyCopy, testenv.TCPURI()))
 
 	start := time.Now()
 	out := e.run(t, e.command("build", tpl))
@@ -172,6 +174,18 @@ build {
 		}
 		if want := fmt.Sprintf("vda %d", 16<<20); !slices.ContainsFunc(lines["VIRT-TESTENV-DISK"], func(s string) bool { return s == want }) {
 			t.Errorf("build disk: want %q in %q", want, lines["VIRT-TESTENV-DISK"])
+		}
+	})
+
+	t.Run("console through libvirt", func(t *testing.T) {
+		// The console the log above came from is a pty that libvirt
+		// streamed: nothing in the definition is a path on this machine,
+		// which a remote host would not have.
+		if len(dom.Devices.Serials) != 1 || dom.Devices.Serials[0].Source == nil || dom.Devices.Serials[0].Source.Pty == nil {
+			t.Errorf("serial port: want one pty, got %+v", dom.Devices.Serials)
+		}
+		if strings.Contains(string(raw), e.dir) || strings.Contains(string(raw), os.TempDir()+"/packer-virt") {
+			t.Errorf("the definition names a path on the build machine:\n%s", raw)
 		}
 	})
 

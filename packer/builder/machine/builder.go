@@ -34,9 +34,17 @@ var _ packersdk.Builder = (*Builder)(nil)
 
 func (b *Builder) ConfigSpec() hcldec.ObjectSpec { return b.config.FlatMapstructure().HCL2Spec() }
 
+// generatedVars are what the build tells provisioners, as build.NAME:
+// ConsoleLog is the local file the guest's serial console is recorded in
+// while the build runs.
+var generatedVars = []string{"ConsoleLog"}
+
 func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 	warnings, err := b.config.Prepare(raws...)
-	return nil, warnings, err
+	if err != nil {
+		return nil, warnings, err
+	}
+	return generatedVars, warnings, nil
 }
 
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
@@ -53,11 +61,6 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		return nil, err
 	}
 	defer func() { _ = os.RemoveAll(tmp) }()
-	// QEMU (another user) writes the console log and reads extracted
-	// kernels here.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
-	}
 
 	state := new(multistep.BasicStateBag)
 	state.Put("hook", hook)

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/virtforge/terraform-provider-virt/internal/virt"
@@ -19,6 +20,7 @@ type Driver interface {
 	ShutdownMachine(ctx context.Context, name string, grace time.Duration) error
 	WaitMachineStopped(ctx context.Context, name string) error
 	WaitMachineReboot(ctx context.Context, name string, watching func()) error
+	StreamConsole(ctx context.Context, name string, w io.Writer) error
 	Machine(ctx context.Context, name string) (*virt.MachineSpec, error)
 	UpdateMachine(ctx context.Context, name string, want virt.MachineSpec, opts virt.UpdateOptions) (*virt.MachineSpec, error)
 	DestroyMachine(ctx context.Context, name string) error
@@ -50,7 +52,7 @@ const (
 	stateFloppy      = "floppy_volume"
 	stateKernel      = "kernel_boot" // *virt.DirectBoot
 	stateMachine     = "machine"     // *virt.MachineSpec as created
-	stateConsoleLog  = "console_log"
+	stateConsole     = "console"     // *consoleLog
 	stateIP          = "ip"
 	stateHTTPIP      = "http_ip"
 	stateOutput      = "output_volume" // *virt.VolumeSpec

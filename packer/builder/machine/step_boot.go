@@ -3,9 +3,7 @@ package machine
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/bootcommand"
@@ -13,10 +11,6 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 )
-
-// consolePoll is how often boot_wait_for looks at the console log: QEMU
-// appends to a plain file and nothing signals a write.
-const consolePoll = 200 * time.Millisecond
 
 // stepBoot waits for the guest to be ready for typing (boot_wait_for on the
 // serial console, or boot_wait), then types boot_command through send-key.
@@ -30,7 +24,7 @@ func (s *stepBoot) Run(ctx context.Context, state multistep.StateBag) multistep.
 	switch {
 	case c.BootWaitFor != "":
 		ui.Say(fmt.Sprintf("Waiting for %q on the serial console...", c.BootWaitFor))
-		if err := waitForConsole(ctx, state.Get(stateConsoleLog).(string), regexp.MustCompile(c.BootWaitFor)); err != nil {
+		if err := state.Get(stateConsole).(*consoleLog).waitFor(ctx, regexp.MustCompile(c.BootWaitFor)); err != nil {
 			return halt(state, err)
 		}
 	case c.BootWait > 0 && len(c.BootCommand) > 0:
@@ -66,23 +60,3 @@ func (s *stepBoot) Run(ctx context.Context, state multistep.StateBag) multistep.
 }
 
 func (s *stepBoot) Cleanup(multistep.StateBag) {}
-
-// waitForConsole waits until the console log matches re.
-func waitForConsole(ctx context.Context, path string, re *regexp.Regexp) error {
-	t := time.NewTicker(consolePoll)
-	defer t.Stop()
-	for {
-		b, err := os.ReadFile(path)
-		if err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("read the console log %s: %w", path, err)
-		}
-		if re.Match([]byte(strings.ReplaceAll(string(b), "\r", ""))) {
-			return nil
-		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %q on the serial console: %w", re, ctx.Err())
-		}
-	}
-}

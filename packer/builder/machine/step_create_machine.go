@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/virtforge/terraform-provider-virt/internal/virt"
@@ -23,9 +24,15 @@ type bootTemplateData struct {
 
 // stepCreateMachine defines and starts the build guest: the build disk
 // first (it boots), then the installer ISO, the CD and the floppy, one NIC on the
-// network, and the serial console written to a file that boot_wait_for
-// reads.
-type stepCreateMachine struct{}
+// network, and a pty serial console that libvirt streams to a file here
+// (consoleLog), which boot_wait_for, output_directory and provisioners
+// (build.ConsoleLog) read. Streamed rather than written by QEMU to a file
+// on the host, so that it works the same when the host is remote.
+type stepCreateMachine struct {
+	stopConsole context.CancelFunc
+	consoleDone chan struct{}
+	console     *consoleLog
+}
 
 func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	c := state.Get(stateConfig).(*Config)
@@ -62,7 +69,13 @@ func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) m
 			return halt(state, fmt.Errorf("boot.cmdline: %w", err))
 		}
 	}
-	console := filepath.Join(state.Get(stateTempDir).(string), "console.log")
+	console, err := newConsoleLog(filepath.Join(state.Get(stateTempDir).(string), "console.log"))
+	if err != nil {
+		return halt(state, err)
+	}
+	s.console = console
+	state.Put(stateConsole, console)
+	(&packerbuilderdata.GeneratedData{State: state}).Put("ConsoleLog", console.path)
 	spec := virt.MachineSpec{
 		Name:        c.VMName,
 		Type:        virt.DomainType(c.DomainType),
@@ -73,7 +86,7 @@ func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) m
 		Boot:        boot,
 		Disks:       disks,
 		Interfaces:  []virt.InterfaceSpec{{Network: c.Network, Model: c.NICModel}},
-		Console:     virt.ConsoleSpec{Type: virt.ConsoleFile, Path: console},
+		Console:     virt.ConsoleSpec{Type: virt.ConsolePTY},
 		// The guest agent, when the guest runs one, is the last way to its
 		// address (after the DHCP lease and ARP).
 		QemuAgent: true,
@@ -84,13 +97,29 @@ func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) m
 		return halt(state, fmt.Errorf("create machine %q on %s: %w", c.VMName, c.URI, err))
 	}
 	state.Put(stateMachine, m)
-	state.Put(stateConsoleLog, console)
 	state.Put("boot_data", data)
+
+	streamCtx, stop := context.WithCancel(ctx)
+	s.stopConsole, s.consoleDone = stop, make(chan struct{})
+	go func() {
+		defer close(s.consoleDone)
+		if err := d.StreamConsole(streamCtx, c.VMName, console); err != nil && streamCtx.Err() == nil {
+			ui.Error(fmt.Sprintf("The serial console of %s is no longer recorded: %v", c.VMName, err))
+		}
+	}()
 	return multistep.ActionContinue
 }
 
-// Cleanup removes the build machine, running or not.
+// Cleanup ends the console stream and removes the build machine, running or
+// not.
 func (s *stepCreateMachine) Cleanup(state multistep.StateBag) {
+	if s.stopConsole != nil {
+		s.stopConsole()
+		<-s.consoleDone
+	}
+	if s.console != nil {
+		_ = s.console.Close()
+	}
 	m, ok := state.Get(stateMachine).(*virt.MachineSpec)
 	if !ok {
 		return

@@ -68,8 +68,8 @@ func (s *stepOutputDir) Run(ctx context.Context, state multistep.StateBag) multi
 	}
 	// The serial console of the whole build: what an unattended installer
 	// printed is often the only record of why it did what it did.
-	if log, ok := state.Get(stateConsoleLog).(string); ok {
-		if b, err := os.ReadFile(log); err == nil {
+	if log, ok := state.Get(stateConsole).(*consoleLog); ok {
+		if b, err := os.ReadFile(log.path); err == nil {
 			p := filepath.Join(c.OutputDirectory, c.VMName+"-console.log")
 			if err := os.WriteFile(p, b, 0o644); err != nil {
 				return halt(state, err)
