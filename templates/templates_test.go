@@ -73,13 +73,15 @@ func TestTemplateNames(t *testing.T) {
 // sharedLinks are the files a template folder takes from templates/shared:
 // they must be links to the one shared file, never copies that drift.
 var sharedLinks = map[string]string{
-	"shared.pkr.hcl":     "../../shared/machine.pkr.hcl",
-	"unix.pkr.hcl":       "../../shared/unix.pkr.hcl",
-	"windows.pkr.hcl":    "../../shared/windows.pkr.hcl",
-	"container.pkr.hcl":  "../../shared/container.pkr.hcl",
-	"unattended.pkr.hcl": "../../shared/windows-unattended.pkr.hcl",
-	"textmode.pkr.hcl":   "../../shared/windows-textmode.pkr.hcl",
-	"ubuntu.pkr.hcl":     "../../shared/container-ubuntu.pkr.hcl",
+	"shared.pkr.hcl":       "../../shared/machine.pkr.hcl",
+	"unix.pkr.hcl":         "../../shared/unix.pkr.hcl",
+	"windows.pkr.hcl":      "../../shared/windows.pkr.hcl",
+	"container.pkr.hcl":    "../../shared/container.pkr.hcl",
+	"unattended.pkr.hcl":   "../../shared/windows-unattended.pkr.hcl",
+	"textmode.pkr.hcl":     "../../shared/windows-textmode.pkr.hcl",
+	"ubuntu.pkr.hcl":       "../../shared/container-ubuntu.pkr.hcl",
+	"rpm.pkr.hcl":          "../../shared/container-rpm.pkr.hcl",
+	"http-install.pkr.hcl": "../../shared/machine-http-install.pkr.hcl",
 }
 
 func TestSharedFilesAreLinks(t *testing.T) {

@@ -1,20 +1,8 @@
 # Fedora 40 LXC template container. See README.md.
 #
-# Two sources, chosen by the variable archive:
-# - archive empty (default): dnf on the host bootstraps the root file system
-#   from the mirror (dnf must be installed where Packer runs: packer validate
-#   says so otherwise);
-# - archive set: the build unpacks that root file system tarball instead, the
-#   route that works on a Debian host without dnf.
-
-packer {
-  required_plugins {
-    virt = {
-      source  = "github.com/virtforge/virt"
-      version = ">= 0.1.0"
-    }
-  }
-}
+# The source and the build are in rpm.pkr.hcl, a link to
+# templates/shared/container-rpm.pkr.hcl, which all the RPM container
+# templates share; this file declares only what is Fedora 40's own.
 
 variable "name" {
   type        = string
@@ -34,12 +22,6 @@ variable "release" {
   description = "Release version dnf installs (dnf --releasever)."
 }
 
-variable "packages" {
-  type        = list(string)
-  default     = []
-  description = "Packages installed by dnf beside the base set (bootstrap only), e.g. openssh-server."
-}
-
 variable "locale" {
   type        = string
   default     = "C.UTF-8"
@@ -47,41 +29,8 @@ variable "locale" {
 }
 
 locals {
+  bootstrap_tool = "dnf"
   # What a container of this system needs to boot under LXC and be
   # managed: release files, systemd as init, agetty for the console, dnf, root's dot files, passwd, ip, the C.UTF-8 locale.
   base_packages = ["fedora-release", "systemd", "util-linux", "dnf", "rootfiles", "passwd", "iproute", "glibc-minimal-langpack"]
-}
-
-source "virt-container" "fedora" {
-  dynamic "bootstrap" {
-    for_each = var.archive == "" ? [var.release] : []
-    content {
-      tool     = "dnf"
-      release  = bootstrap.value
-      mirror   = var.mirror
-      packages = concat(local.base_packages, var.packages)
-    }
-  }
-  archive         = var.archive
-  bridge          = var.bridge
-  lxc_path        = var.lxc_path
-  output_template = var.name
-  output_archive  = var.output_archive
-  metadata        = merge({ template = "container/fedora-40", source = var.archive == "" ? "dnf" : "archive" }, var.metadata)
-  stop_timeout    = "30s"
-}
-
-build {
-  sources = ["source.virt-container.fedora"]
-
-  provisioner "shell" {
-    environment_vars = [
-      "TEMPLATE_HOSTNAME=${var.hostname}",
-      "TEMPLATE_LOCALE=${var.locale}",
-    ]
-    scripts = [
-      "${path.root}/../../shared/container-setup.sh",
-      "${path.root}/../../shared/container-cleanup.sh",
-    ]
-  }
 }

@@ -2,61 +2,23 @@
 # The Server DVD ISO (Fedora-Server-dvd-x86_64-40-1.14.iso); the boot command adds the kickstart (over HTTP) to anaconda's command line at the ISO's menu.
 # Verified: packer validate and the answer-file checks of templates_test.go
 # (the ISO cannot be downloaded in CI, so this template is not built there).
+# The source and the build are in http-install.pkr.hcl, a link to
+# templates/shared/machine-http-install.pkr.hcl; this file declares what
+# differs.
+
 variable "disk_size" {
   type    = string
   default = "12G"
 }
 
 locals {
-  # templates_test.go renders and checks every template's answer_files.
-  answer_files = { "ks.cfg" = templatefile("${abspath(path.root)}/ks.cfg.pkrtpl", {
-    username = var.ssh_username
-    password = var.ssh_password
-    mirror   = var.mirror
-  }) }
-}
-
-source "virt-machine" "iso" {
-  uri         = var.uri
-  type        = var.type
-  vcpu        = var.vcpu
-  memory      = var.memory
-  network     = var.network
-  output_pool = var.output_pool
-
-  iso_url      = var.iso_url
-  iso_checksum = var.iso_checksum
-  disk_size    = var.disk_size
+  # Rendered from ks.cfg.pkrtpl in this folder, served over HTTP.
+  answer_file = "ks.cfg"
   # Typed (libvirt send-key) at the ISO's GRUB (Fedora boots BIOS machines with GRUB since 37): "Install",
   # "e" to edit it, the kickstart at the end of the linux line, F10 boots.
-  # The ISO's own boot menu, as a person would use it; iso_kernel with
-  # boot.cmdline would skip the menu (when the installer reboots, the
-  # builder boots the machine from its disk, not that kernel again).
-  boot_wait = "5s"
   boot_command = [
     "<up><wait>e<wait><down><down><end>",
     " inst.text inst.ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks.cfg console=ttyS0,115200n8",
     "<f10>",
   ]
-  http_content = { for f, c in local.answer_files : "/${f}" => c }
-
-  ssh_username     = var.ssh_username
-  ssh_password     = var.ssh_password
-  ssh_timeout      = "120m"
-  shutdown_command = "sudo poweroff"
-
-  clean_for_clone = true
-  output_volume   = local.output_volume
-}
-
-build {
-  sources = ["source.virt-machine.iso"]
-
-  provisioner "shell" {
-    execute_command = "chmod +x {{ .Path }}; {{ .Vars }} sudo -E {{ .Path }}"
-    scripts = [
-      "${local.shared_dir}/scripts/install-guest-tools.sh",
-      "${local.shared_dir}/scripts/cleanup-linux.sh",
-    ]
-  }
 }

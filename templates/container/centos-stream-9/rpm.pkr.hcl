@@ -1,0 +1,1 @@
+../../shared/container-rpm.pkr.hcl
