@@ -125,6 +125,11 @@ build {
 	if err != nil {
 		t.Fatalf("console log in output_directory: %v\n%s", err, out)
 	}
+	if fi, err := os.Stat(filepath.Join(outDir, output+"-build-console.log")); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("console log in output_directory: mode %v, want 0600 (it may show secrets)", fi.Mode().Perm())
+	}
 	// What each boot printed, by marker: the first boot is the installer
 	// (iso_kernel), the second what followed its reboot.
 	var boots []map[string][]string

@@ -67,11 +67,13 @@ func (s *stepOutputDir) Run(ctx context.Context, state multistep.StateBag) multi
 		files = append(files, p)
 	}
 	// The serial console of the whole build: what an unattended installer
-	// printed is often the only record of why it did what it did.
+	// printed is often the only record of why it did what it did. Readable
+	// by its owner only, like the log it copies: an installer's console can
+	// show what it was told, passwords included.
 	if log, ok := state.Get(stateConsole).(*consoleLog); ok {
 		if b, err := os.ReadFile(log.path); err == nil {
 			p := filepath.Join(c.OutputDirectory, c.VMName+"-console.log")
-			if err := os.WriteFile(p, b, 0o644); err != nil {
+			if err := os.WriteFile(p, b, 0o600); err != nil {
 				return halt(state, err)
 			}
 			files = append(files, p)
