@@ -587,6 +587,56 @@ func TestDefineMachineEFI(t *testing.T) {
 	}
 }
 
+// An EFI machine boots (OVMF, the test guest's kernel through its EFI
+// stub), and its delete removes the NVRAM file libvirt made for it at the
+// first start: nothing is left for a machine of the same name to inherit.
+func TestEFIMachineBootsAndDeleteRemovesNVRAM(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	dir := qemuWorkDir(t)
+	spec := testGuestSpec(t, name, dir)
+	spec.Firmware = virt.FirmwareEFI
+	removeMachineAtEnd(t, c, name)
+
+	if _, err := c.CreateMachine(ctx, spec, true); err != nil {
+		t.Fatalf("CreateMachine: %v", err)
+	}
+	// libvirt picks the firmware at the start: the live definition names
+	// the NVRAM file, the persistent one only asks for EFI.
+	dom, err := c.lookupDomain(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc string
+	if err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		doc, err = lv.DomainGetXMLDesc(dom, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`<nvram[^>]*>([^<]+)</nvram>`).FindStringSubmatch(doc)
+	if m == nil {
+		t.Fatalf("no NVRAM in the definition of a started EFI machine:\n%s", doc)
+	}
+	nvram := m[1]
+	if _, err := os.Stat(nvram); err != nil {
+		t.Fatalf("NVRAM of the started machine: %v", err)
+	}
+	waitConsole(t, filepath.Join(dir, "console.log"), testenv.Marker)
+
+	if _, err := c.DeleteMachine(ctx, name, time.Minute); err != nil {
+		t.Fatalf("DeleteMachine: %v", err)
+	}
+	if _, err := c.Machine(ctx, name); !errors.Is(err, virt.ErrNotFound) {
+		t.Fatalf("machine after delete: %v", err)
+	}
+	if _, err := os.Stat(nvram); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("NVRAM %s after delete: %v", nvram, err)
+	}
+}
+
 func TestMachineNotFound(t *testing.T) {
 	c := newTestClient(t)
 	t.Parallel()
