@@ -637,6 +637,64 @@ func TestEFIMachineBootsAndDeleteRemovesNVRAM(t *testing.T) {
 	}
 }
 
+// A machine put to sleep with a managed save (virsh managedsave: stopped,
+// its memory in a file libvirt resumes from at the next start) is deleted
+// with that file: a new machine of the same name must not wake up in the
+// old one's memory.
+func TestDeleteMachineRemovesManagedSave(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	dir := qemuWorkDir(t)
+	spec := testGuestSpec(t, name, dir)
+	removeMachineAtEnd(t, c, name)
+
+	if _, err := c.CreateMachine(ctx, spec, true); err != nil {
+		t.Fatalf("CreateMachine: %v", err)
+	}
+	dom, err := c.lookupDomain(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved int32
+	if err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		if err := lv.DomainManagedSave(dom, 0); err != nil {
+			return err
+		}
+		saved, err = lv.DomainHasManagedSaveImage(dom, 0)
+		return err
+	}); err != nil {
+		t.Fatalf("managed save: %v", err)
+	}
+	if saved != 1 {
+		t.Fatal("no managed save image after the managed save")
+	}
+	got, err := c.Machine(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != virt.StateShutoff {
+		t.Fatalf("state after a managed save = %s, want shutoff", got.State)
+	}
+
+	// libvirt keeps the image as NAME.save in its save directory.
+	image := filepath.Join("/var/lib/libvirt/qemu/save", name+".save")
+	if _, err := os.Stat(image); err != nil {
+		t.Fatalf("managed save image: %v", err)
+	}
+
+	if _, err := c.DeleteMachine(ctx, name, time.Minute); err != nil {
+		t.Fatalf("DeleteMachine: %v", err)
+	}
+	if _, err := c.Machine(ctx, name); !errors.Is(err, virt.ErrNotFound) {
+		t.Fatalf("machine after delete: %v", err)
+	}
+	if _, err := os.Stat(image); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("managed save image %s after delete: %v", image, err)
+	}
+}
+
 func TestMachineNotFound(t *testing.T) {
 	c := newTestClient(t)
 	t.Parallel()
