@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -95,8 +96,9 @@ source "virt-machine" "test" {
 }
 
 // assertNothingLeft fails when the build named output left a machine, a
-// volume or a temporary directory behind.
-func (e *packerEnv) assertNothingLeft(t *testing.T, output string) {
+// volume or a temporary directory behind; the volumes named in keep (the
+// output, a source) are meant to stay.
+func (e *packerEnv) assertNothingLeft(t *testing.T, output string, keep ...string) {
 	t.Helper()
 	ctx := context.Background()
 	if ok, err := e.lv.MachineExists(ctx, output+"-build"); err != nil || ok {
@@ -107,7 +109,7 @@ func (e *packerEnv) assertNothingLeft(t *testing.T, output string) {
 		t.Fatal(err)
 	}
 	for _, v := range vols {
-		if strings.HasPrefix(v, output) {
+		if strings.HasPrefix(v, output) && !slices.Contains(keep, v) {
 			t.Errorf("volume %s was left in pool %s", v, virt.DefaultPool)
 		}
 	}
