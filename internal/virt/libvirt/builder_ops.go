@@ -94,6 +94,7 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) er
 	if err != nil {
 		return err
 	}
+	failures := 0
 	for {
 		if err := c.awaitDomainState(ctx, dom, func(s golibvirt.DomainState) bool { return !isStopped(s) }, nil, 0); err != nil {
 			if ctx.Err() != nil {
@@ -116,30 +117,55 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) er
 			}
 			_ = lv.Disconnect()
 		}()
+		// The instance now running: its ID tells it from the next one.
+		inst, err := lv.DomainLookupByName(name)
+		if err != nil {
+			close(ended)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return wrapMachine(err, "look up", name)
+		}
 		// Force: a console left open by an earlier stream (whose connection
 		// the daemon has not noticed closing yet) is taken over.
-		err = lv.DomainOpenConsole(dom, golibvirt.OptString{}, consoleWriter{w}, uint32(golibvirt.DomainConsoleForce))
+		err = lv.DomainOpenConsole(inst, golibvirt.OptString{}, consoleWriter{w}, uint32(golibvirt.DomainConsoleForce))
 		close(ended)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err == nil:
-			// The machine stopped (its console closed): wait for the next start.
+			// The instance stopped (its console closed): wait for the next.
+			failures = 0
 		case errors.Is(err, errConsoleWrite):
 			return err
 		default:
-			// The machine may have stopped between the wait and the open
-			// ("not running"); a real fault repeats and shows in the debug
-			// log, and the wait above paces the retries on the machine's
-			// events.
-			c.log.Debug("console stream ended", "name", name, "error", err)
-			state, serr := c.domainState(ctx, dom)
-			if serr == nil && !isStopped(state) {
+			// An instance that is going fails the open ("not running", "PTY
+			// device is not yet assigned": its console closes before
+			// libvirt marks it stopped), and a power cycle may start the
+			// next one at any moment. So wait, briefly, for this instance
+			// to be replaced or marked stopped, and try again; only a
+			// failure that persists is the stream's own.
+			failures++
+			if failures >= consoleOpenAttempts {
 				return fmt.Errorf("stream the console of machine %q: %w", name, err)
 			}
+			c.log.Debug("console stream failed; trying again", "name", name, "error", err)
+			wctx, cancel := context.WithTimeout(ctx, consoleRetryWait)
+			_ = c.awaitEvents(wctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(any) (bool, error) {
+				now, err := c.lookupDomain(wctx, name)
+				return err == nil && now.ID != inst.ID, err // a stopped domain's ID is -1
+			})
+			cancel()
 		}
 	}
 }
+
+// consoleOpenAttempts and consoleRetryWait bound StreamConsole's retries of
+// a failed open of the same instance.
+const (
+	consoleOpenAttempts = 5
+	consoleRetryWait    = 2 * time.Second
+)
 
 // errConsoleWrite marks a failure of StreamConsole's writer.
 var errConsoleWrite = errors.New("write the console output")
