@@ -891,16 +891,22 @@ func TestAccMachineExamples(t *testing.T) {
 			`"/var/lib/images/tiny.qcow2"`, strconv.Quote(disk),
 			`"br0"`, strconv.Quote(testAccBridge(t)),
 			`"/var/log/tiny-console.log"`, strconv.Quote(filepath.Join(dir, "tiny.log")),
+			`"debian-12-amd64-netinst.iso"`, strconv.Quote(name+"-netinst.iso"),
+			`"/var/lib/images/debian-12-amd64-netinst.iso"`, strconv.Quote(testenv.InstallerISO(t, dir, "VTINSTALL", "virt.boot=isolinux")),
+			`"installed.qcow2"`, strconv.Quote(name+"-installed.qcow2"),
+			`name   = "installed"`, `name   = "`+name+`-installed"
+  type   = "qemu"`,
 		)
 		resource.ParallelTest(t, resource.TestCase{
 			ProtoV6ProviderFactories: testProtoV6ProviderFactories,
 			CheckDestroy: resource.ComposeTestCheckFunc(
-				testAccCheckMachineDestroyed(t, lv, virt.DefaultPool, name+"-web", name+"-tiny"),
+				testAccCheckMachineDestroyed(t, lv, virt.DefaultPool, name+"-web", name+"-tiny", name+"-installed"),
 				testAccCheckStorageDestroyed(t),
 			),
 			Steps: exampleSteps(config,
 				statecheck.ExpectKnownValue("virt_machine.web", tfjsonpath.New("state"), knownvalue.StringExact("running")),
 				statecheck.ExpectKnownValue("virt_machine.tiny", tfjsonpath.New("state"), knownvalue.StringExact("running")),
+				statecheck.ExpectKnownValue("virt_machine.installed", tfjsonpath.New("state"), knownvalue.StringExact("running")),
 				statecheck.ExpectKnownOutputValue("web_address", knownvalue.StringRegexp(regexp.MustCompile(`^192\.168\.122\.`))),
 			),
 		})

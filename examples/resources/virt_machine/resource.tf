@@ -87,3 +87,39 @@ resource "virt_machine" "tiny" {
     type = "vnc"
   }
 }
+
+# Installed from an ISO, as on a Proxmox node: the blank disk boots first
+# and, while it has nothing to boot, the installer's CD-ROM does; once the
+# installer has written the disk, the machine boots the installed system.
+resource "virt_volume" "netinst" {
+  name   = "debian-12-amd64-netinst.iso"
+  format = "raw"
+  source = "/var/lib/images/debian-12-amd64-netinst.iso"
+}
+
+resource "virt_volume" "blank" {
+  name = "installed.qcow2"
+  size = 20 * 1024 * 1024 * 1024
+}
+
+resource "virt_machine" "installed" {
+  name   = "installed"
+  memory = 2048
+
+  disk {
+    volume_id = virt_volume.blank.id
+  }
+
+  disk {
+    volume_id = virt_volume.netinst.id
+    device    = "cdrom"
+  }
+
+  network_interface {
+    network = "default"
+  }
+
+  graphics {
+    type = "vnc"
+  }
+}
