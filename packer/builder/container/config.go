@@ -52,6 +52,7 @@ const DefaultDebianMirror = "http://deb.debian.org/debian"
 const (
 	DefaultStopTimeout    = 30 * time.Second
 	DefaultAddressTimeout = 2 * time.Minute
+	DefaultBootTimeout    = 2 * time.Minute
 )
 
 // lookPath finds bootstrap tools; tests replace it.
@@ -127,6 +128,12 @@ type Config struct {
 	WaitForAddress bool `mapstructure:"wait_for_address"`
 	// How long to wait for the address. Default `2m`.
 	AddressTimeout time.Duration `mapstructure:"address_timeout"`
+	// How long to wait, after the start, for the container's init to finish
+	// booting before provisioning begins (systemd: `systemctl
+	// is-system-running --wait`; sysvinit: until rcS is done, which empties
+	// `/tmp`, where provisioners upload their scripts). When it runs out,
+	// provisioning begins anyway. Default `2m`.
+	BootTimeout time.Duration `mapstructure:"boot_timeout"`
 	// How long init may take to shut the container down cleanly before it
 	// is killed. Default `30s`.
 	StopTimeout time.Duration `mapstructure:"stop_timeout"`
@@ -180,6 +187,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if c.Bridge == "" {
 		c.Bridge = virt.DefaultContainerBridge
 	}
+	if c.BootTimeout == 0 {
+		c.BootTimeout = DefaultBootTimeout
+	}
 	if c.AddressTimeout == 0 {
 		c.AddressTimeout = DefaultAddressTimeout
 	}
@@ -191,6 +201,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		add("address_timeout: must not be negative, got %s", c.AddressTimeout)
 	case c.StopTimeout < 0:
 		add("stop_timeout: must not be negative, got %s", c.StopTimeout)
+	}
+	if c.BootTimeout < 0 {
+		add("boot_timeout: must not be negative, got %s", c.BootTimeout)
 	}
 
 	// Outputs.

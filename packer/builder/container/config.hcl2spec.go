@@ -62,6 +62,7 @@ type FlatConfig struct {
 	IPv4Gateway         *string                `mapstructure:"ipv4_gateway" cty:"ipv4_gateway" hcl:"ipv4_gateway"`
 	WaitForAddress      *bool                  `mapstructure:"wait_for_address" cty:"wait_for_address" hcl:"wait_for_address"`
 	AddressTimeout      *string                `mapstructure:"address_timeout" cty:"address_timeout" hcl:"address_timeout"`
+	BootTimeout         *string                `mapstructure:"boot_timeout" cty:"boot_timeout" hcl:"boot_timeout"`
 	StopTimeout         *string                `mapstructure:"stop_timeout" cty:"stop_timeout" hcl:"stop_timeout"`
 	OutputTemplate      *string                `mapstructure:"output_template" cty:"output_template" hcl:"output_template"`
 	OutputArchive       *string                `mapstructure:"output_archive" cty:"output_archive" hcl:"output_archive"`
@@ -102,6 +103,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ipv4_gateway":               &hcldec.AttrSpec{Name: "ipv4_gateway", Type: cty.String, Required: false},
 		"wait_for_address":           &hcldec.AttrSpec{Name: "wait_for_address", Type: cty.Bool, Required: false},
 		"address_timeout":            &hcldec.AttrSpec{Name: "address_timeout", Type: cty.String, Required: false},
+		"boot_timeout":               &hcldec.AttrSpec{Name: "boot_timeout", Type: cty.String, Required: false},
 		"stop_timeout":               &hcldec.AttrSpec{Name: "stop_timeout", Type: cty.String, Required: false},
 		"output_template":            &hcldec.AttrSpec{Name: "output_template", Type: cty.String, Required: false},
 		"output_archive":             &hcldec.AttrSpec{Name: "output_archive", Type: cty.String, Required: false},

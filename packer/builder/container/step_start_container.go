@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/virtforge/terraform-provider-virt/internal/virt"
 )
 
 // addressPoll is how often the container's addresses are read while
@@ -27,6 +29,10 @@ func (s *stepStartContainer) Run(ctx context.Context, state multistep.StateBag) 
 	if err := drv.StartContainer(ctx, cfg.ContainerName); err != nil {
 		return halt(state, fmt.Errorf("start build container: %w", err))
 	}
+	waitForBoot(ctx, drv, ui, cfg.ContainerName, cfg.BootTimeout)
+	if ctx.Err() != nil {
+		return halt(state, ctx.Err())
+	}
 	if cfg.WaitForAddress {
 		ui.Say("Waiting for an IPv4 address...")
 		addr, err := waitForAddress(ctx, drv, cfg.ContainerName, cfg.AddressTimeout)
@@ -41,6 +47,46 @@ func (s *stepStartContainer) Run(ctx context.Context, state multistep.StateBag) 
 }
 
 func (s *stepStartContainer) Cleanup(multistep.StateBag) {}
+
+// bootWaitScript waits, inside the container, until its init has finished
+// booting. Provisioning before that races with the boot: Debian's rcS
+// (sysvinit) and systemd-tmpfiles (systemd) empty /tmp, where provisioners
+// upload their scripts, so a script can vanish between its upload and its
+// run. systemd says when its boot is done; sysvinit's runlevel says
+// "unknown" until rcS is, with no event to wait on, so it is asked every
+// 100 ms. Other inits (busybox's, whose runlevel is a link to busybox and
+// never changes) are not waited for.
+const bootWaitScript = `case "$(cat /proc/1/comm 2>/dev/null)" in
+systemd)
+	systemctl is-system-running --wait >/dev/null 2>&1
+	;;
+init)
+	if [ -x /sbin/runlevel ] && [ ! -L /sbin/runlevel ]; then
+		while [ "$(/sbin/runlevel 2>/dev/null)" = unknown ]; do sleep 0.1; done
+	fi
+	;;
+esac
+exit 0`
+
+// waitForBoot runs bootWaitScript in the container for at most timeout;
+// when the boot is not done by then, or the wait fails, provisioning
+// begins anyway, with a warning.
+func waitForBoot(ctx context.Context, drv driver, ui packersdk.Ui, name string, timeout time.Duration) {
+	ui.Say("Waiting for the container's init to finish booting...")
+	start := time.Now()
+	bctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := drv.Exec(bctx, name, virt.ExecSpec{Args: []string{"/bin/sh", "-c", bootWaitScript}})
+	switch {
+	case ctx.Err() != nil:
+	case bctx.Err() != nil:
+		ui.Say(fmt.Sprintf("Warning: init had not finished booting after %s (boot_timeout); provisioning anyway", timeout))
+	case err != nil:
+		ui.Say(fmt.Sprintf("Warning: cannot tell whether init finished booting (%v); provisioning anyway", err))
+	default:
+		ui.Say(fmt.Sprintf("Init finished booting (waited %s)", time.Since(start).Round(100*time.Millisecond)))
+	}
+}
 
 func waitForAddress(ctx context.Context, drv driver, name string, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)

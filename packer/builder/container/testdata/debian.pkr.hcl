@@ -34,6 +34,9 @@ build {
 
   provisioner "shell" {
     inline = [
+      # The builder waited for init's boot (rcS, which empties /tmp where
+      # this script was uploaded) before provisioning.
+      "test \"$(runlevel)\" != unknown || { echo 'provisioning began during the boot'; exit 1; }",
       "echo 'provisioned by packer' > /etc/virt-packer-marker",
       "sed -i 's/^PRETTY_NAME=.*/PRETTY_NAME=\"Debian GNU\\/Linux 12 (virt-packer)\"/' /etc/os-release",
     ]
