@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -86,14 +87,31 @@ func (c *Client) WaitMachineReboot(ctx context.Context, name string, watching fu
 // start and the stream's opening) is lost: QEMU drops a pty's output that
 // nobody reads.
 //
-// Each stream has a connection of its own, closed when the stream is to
-// end: go-libvirt can end a console stream early only by closing the
+// The streams run on a connection of their own, one after the other (a
+// stream ends by itself when its instance stops), which is closed when ctx
+// ends: go-libvirt can end a console stream early only by closing the
 // connection that carries it, and the shared one must stay.
 func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) error {
 	dom, err := c.lookupDomain(ctx, name)
 	if err != nil {
 		return err
 	}
+	var (
+		mu sync.Mutex
+		lv *golibvirt.Libvirt // the stream connection; nil until dialled, or after it dropped
+	)
+	hangUp := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if lv != nil {
+			_ = lv.Disconnect()
+			lv = nil
+		}
+	}
+	defer hangUp()
+	stop := context.AfterFunc(ctx, hangUp)
+	defer stop()
+
 	failures := 0
 	for {
 		if err := c.awaitDomainState(ctx, dom, func(s golibvirt.DomainState) bool { return !isStopped(s) }, nil, 0); err != nil {
@@ -102,34 +120,29 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) er
 			}
 			return fmt.Errorf("stream the console of machine %q: %w", name, err)
 		}
-		lv, err := c.dial(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
+		mu.Lock()
+		conn := lv
+		mu.Unlock()
+		if conn == nil || !conn.IsConnected() {
+			if conn, err = c.dial(ctx); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("stream the console of machine %q: %w", name, err)
+			}
+			mu.Lock()
+			lv = conn
+			mu.Unlock()
+			if ctx.Err() != nil { // ended while dialling: AfterFunc may have run before lv was set
 				return ctx.Err()
 			}
-			return fmt.Errorf("stream the console of machine %q: %w", name, err)
 		}
-		ended := make(chan struct{})
-		go func() {
-			select {
-			case <-ctx.Done():
-			case <-ended:
-			}
-			_ = lv.Disconnect()
-		}()
 		// The instance now running: its ID tells it from the next one.
-		inst, err := lv.DomainLookupByName(name)
-		if err != nil {
-			close(ended)
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return wrapMachine(err, "look up", name)
+		inst, err := conn.DomainLookupByName(name)
+		if err == nil {
+			// Force: a console another client left open is taken over.
+			err = conn.DomainOpenConsole(inst, golibvirt.OptString{}, consoleWriter{w}, uint32(golibvirt.DomainConsoleForce))
 		}
-		// Force: a console left open by an earlier stream (whose connection
-		// the daemon has not noticed closing yet) is taken over.
-		err = lv.DomainOpenConsole(inst, golibvirt.OptString{}, consoleWriter{w}, uint32(golibvirt.DomainConsoleForce))
-		close(ended)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -142,9 +155,10 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) er
 			// An instance that is going fails the open ("not running", "PTY
 			// device is not yet assigned": its console closes before
 			// libvirt marks it stopped), and a power cycle may start the
-			// next one at any moment. So wait, briefly, for this instance
-			// to be replaced or marked stopped, and try again; only a
-			// failure that persists is the stream's own.
+			// next one at any moment; a dropped connection is dialled
+			// again. So wait, briefly, for this instance to be replaced or
+			// marked stopped, and try again; only a failure that persists
+			// is the stream's own.
 			failures++
 			if failures >= consoleOpenAttempts {
 				return fmt.Errorf("stream the console of machine %q: %w", name, err)
