@@ -625,15 +625,24 @@ func TestEFIMachineBootsAndDeleteRemovesNVRAM(t *testing.T) {
 		t.Fatalf("NVRAM of the started machine: %v", err)
 	}
 	waitConsole(t, filepath.Join(dir, "console.log"), testenv.Marker)
+	deleteMachineWithFiles(t, c, name, nvram)
+}
 
+// deleteMachineWithFiles deletes the machine and fails unless it and the
+// host files that were its own (NVRAM, a managed save image) are gone.
+func deleteMachineWithFiles(t *testing.T, c *Client, name string, files ...string) {
+	t.Helper()
+	ctx := t.Context()
 	if _, err := c.DeleteMachine(ctx, name, time.Minute); err != nil {
 		t.Fatalf("DeleteMachine: %v", err)
 	}
 	if _, err := c.Machine(ctx, name); !errors.Is(err, virt.ErrNotFound) {
 		t.Fatalf("machine after delete: %v", err)
 	}
-	if _, err := os.Stat(nvram); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("NVRAM %s after delete: %v", nvram, err)
+	for _, f := range files {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after delete: %v", f, err)
+		}
 	}
 }
 
@@ -683,16 +692,7 @@ func TestDeleteMachineRemovesManagedSave(t *testing.T) {
 	if _, err := os.Stat(image); err != nil {
 		t.Fatalf("managed save image: %v", err)
 	}
-
-	if _, err := c.DeleteMachine(ctx, name, time.Minute); err != nil {
-		t.Fatalf("DeleteMachine: %v", err)
-	}
-	if _, err := c.Machine(ctx, name); !errors.Is(err, virt.ErrNotFound) {
-		t.Fatalf("machine after delete: %v", err)
-	}
-	if _, err := os.Stat(image); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("managed save image %s after delete: %v", image, err)
-	}
+	deleteMachineWithFiles(t, c, name, image)
 }
 
 func TestMachineNotFound(t *testing.T) {
