@@ -1,6 +1,6 @@
 # Shared by the machine templates whose installer takes its answer file over
 # HTTP from a boot command typed at the ISO's menu (centos-7,
-# centos-stream-9, fedora-40, scientific-7, suse-leap-15): each folder links
+# centos-stream-9, fedora-40, scientific-7, suse-leap-15, ubuntu-18.04): each folder links
 # this file as http-install.pkr.hcl. Packer HCL has no include; see
 # templates/README.md.
 #

@@ -1,0 +1,1 @@
+../../shared/machine-http-install.pkr.hcl
