@@ -5,6 +5,8 @@ resource "virt_pool" "guests" {
   path = "/srv/libvirt/guests"
 }
 
-output "guests_pool_free_gib" {
-  value = floor(virt_pool.guests.available / 1073741824)
+# The size of the file system is stable. Free space (available) changes as
+# guests write, so an output of it would show a change on every plan.
+output "guests_pool_size_gib" {
+  value = floor(virt_pool.guests.capacity / 1073741824)
 }
