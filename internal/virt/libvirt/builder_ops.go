@@ -82,10 +82,10 @@ func (c *Client) WaitMachineReboot(ctx context.Context, name string, watching fu
 // pty console, virt.ConsolePTY) to w, through libvirt's RPC, so from a
 // remote host as well as a local one, until ctx ends (it then returns ctx's
 // error) or w fails. It follows the machine across restarts: when the
-// machine stops, the stream ends, and a new one opens once it runs again.
-// What the guest writes while no stream is open (the moments between a
-// start and the stream's opening) is lost: QEMU drops a pty's output that
-// nobody reads.
+// machine stops, the stream ends, and a new one opens once the next
+// instance has started (libvirt's STARTED event). What the guest writes
+// while no stream is open (the moments between that event and the
+// stream's opening) is lost: QEMU drops a pty's output that nobody reads.
 //
 // The streams run on a connection of their own, one after the other (a
 // stream ends by itself when its instance stops), which is closed when ctx
@@ -112,9 +112,29 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) er
 	stop := context.AfterFunc(ctx, hangUp)
 	defer stop()
 
-	failures := 0
+	var (
+		failures int
+		failedID int32 = -1 // the instance the last open failed on
+		endedID  int32 = -1 // the instance whose stream ended: it is gone
+	)
 	for {
-		if err := c.awaitDomainState(ctx, dom, func(s golibvirt.DomainState) bool { return !isStopped(s) }, nil, 0); err != nil {
+		// An instance that has started, and not the one whose stream
+		// ended. libvirt marks a domain active (a new ID, state
+		// paused/starting-up) before QEMU runs and before it knows the
+		// console's pty, and an open in that window fails ("PTY device is
+		// not yet assigned"); on a busy host the window lasts seconds. And
+		// an instance whose QEMU died stays "running" until libvirt has
+		// cleaned up after it; an open then goes to the pty path it had,
+		// which the host may already have given to another process: the
+		// console of another guest, streamed as this one's.
+		if err := c.awaitEvents(ctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(any) (bool, error) {
+			now, err := c.lookupDomain(ctx, name)
+			if err != nil || now.ID == endedID {
+				return false, err
+			}
+			state, reason, err := c.domainStateReason(ctx, dom)
+			return err == nil && consoleReady(state, reason), err
+		}); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -143,35 +163,53 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) er
 			// Force: a console another client left open is taken over.
 			err = conn.DomainOpenConsole(inst, golibvirt.OptString{}, consoleWriter{w}, uint32(golibvirt.DomainConsoleForce))
 		}
+		c.log.Debug("console stream ended", "name", name, "id", inst.ID, "error", err)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err == nil:
 			// The instance stopped (its console closed): wait for the next.
-			failures = 0
+			// (Another client's forced open ends the stream too; the
+			// console is then left to it until the machine restarts.)
+			failures, endedID = 0, inst.ID
 		case errors.Is(err, errConsoleWrite):
 			return err
 		default:
-			// An instance that is going fails the open ("not running", "PTY
-			// device is not yet assigned": its console closes before
-			// libvirt marks it stopped), and a power cycle may start the
-			// next one at any moment; a dropped connection is dialled
-			// again. So wait, briefly, for this instance to be replaced or
-			// marked stopped, and try again; only a failure that persists
-			// is the stream's own.
+			// An instance that is going fails the open ("not running": its
+			// console closes before libvirt marks it stopped), and a power
+			// cycle may start the next one at any moment; a dropped
+			// connection is dialled again. So wait, briefly, for the
+			// instance's next lifecycle event (stopped, or replaced), and
+			// try again; only failures that persist on one instance are
+			// the stream's own.
+			if inst.ID != failedID {
+				failures, failedID = 0, inst.ID
+			}
 			failures++
 			if failures >= consoleOpenAttempts {
 				return fmt.Errorf("stream the console of machine %q: %w", name, err)
 			}
 			c.log.Debug("console stream failed; trying again", "name", name, "error", err)
 			wctx, cancel := context.WithTimeout(ctx, consoleRetryWait)
-			_ = c.awaitEvents(wctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(any) (bool, error) {
+			_ = c.awaitEvents(wctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(ev any) (bool, error) {
+				if ev != nil {
+					return true, nil
+				}
 				now, err := c.lookupDomain(wctx, name)
 				return err == nil && now.ID != inst.ID, err // a stopped domain's ID is -1
 			})
 			cancel()
 		}
 	}
+}
+
+// consoleReady reports whether a domain in this state has a console to
+// open: it runs (or is paused, or shutting down) and is past its start-up.
+func consoleReady(state golibvirt.DomainState, reason int32) bool {
+	if isStopped(state) || state == golibvirt.DomainNostate {
+		return false
+	}
+	return state != golibvirt.DomainPaused || golibvirt.DomainPausedReason(reason) != golibvirt.DomainPausedStartingUp
 }
 
 // consoleOpenAttempts and consoleRetryWait bound StreamConsole's retries of

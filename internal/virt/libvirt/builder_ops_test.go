@@ -3,10 +3,16 @@ package libvirt
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/virtforge/terraform-provider-virt/internal/testenv"
 	"github.com/virtforge/terraform-provider-virt/internal/virt"
@@ -88,5 +94,96 @@ func TestStreamConsoleFollowsRestarts(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("StreamConsole did not return after its context ended")
+	}
+}
+
+// A machine that takes seconds to start (QEMU on a host busy with other
+// guests) is active, with a new ID, long before its console exists: opens
+// in that window fail ("PTY device is not yet assigned"). The stream,
+// started before the machine, must wait for the start to finish, not give
+// up on the failures. The emulator here is QEMU behind a 12 s delay: a
+// slow start on demand, which the real daemon then goes through as usual.
+func TestStreamConsoleWaitsForSlowStart(t *testing.T) {
+	c := newTestClient(t)
+	t.Parallel()
+	ctx := t.Context()
+	name := testenv.Name(t, "lv-dom")
+	dir := qemuWorkDir(t)
+	spec := testGuestSpec(t, name, dir)
+	spec.Console = virt.ConsoleSpec{Type: virt.ConsolePTY}
+	removeMachineAtEnd(t, c, name)
+	if _, err := c.CreateMachine(ctx, spec, false); err != nil {
+		t.Fatalf("CreateMachine: %v", err)
+	}
+
+	// The same definition with the slow emulator. libvirt also runs the
+	// emulator to probe what it can do ("-machine none"): that run is not
+	// delayed, only the machine's own start ("-name guest=...").
+	doc, err := c.MachineXML(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dom libvirtxml.Domain
+	if err := dom.Unmarshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	const delay = 12
+	slow := filepath.Join(dir, "slow-qemu")
+	script := fmt.Sprintf("#!/bin/sh\ncase \"$*\" in *guest=*) sleep %d ;; esac\nexec %s \"$@\"\n", delay, dom.Devices.Emulator)
+	if err := os.WriteFile(slow, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dom.Devices.Emulator = slow
+	if doc, err = dom.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		_, err := lv.DomainDefineXMLFlags(doc, golibvirt.DomainDefineValidate)
+		return err
+	}); err != nil {
+		t.Fatalf("redefine with the slow emulator: %v", err)
+	}
+
+	// The stream begins while the start is under way, as it does when a
+	// power cycle's start overtakes the end of the old instance's stream.
+	started := make(chan error, 1)
+	begin := time.Now()
+	go func() { started <- c.StartMachine(ctx, name) }()
+	for {
+		d, err := c.lookupDomain(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.ID > 0 {
+			break // active: the emulator is in its delay
+		}
+		select {
+		case err := <-started:
+			t.Fatalf("the start ended (%v) before the test saw it under way", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	var console syncBuffer
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- c.StreamConsole(sctx, name, &console) }()
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took < delay*time.Second {
+		t.Fatalf("the start took %s: the emulator's delay (%d s) did not apply", took, delay)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(console.String(), testenv.Marker) {
+		select {
+		case err := <-done:
+			t.Fatalf("the stream ended before the guest booted: %v\n%s", err, console.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the boot was not on the streamed console within 3 minutes:\n%s", console.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -640,6 +640,21 @@ func (c *Client) domainState(ctx context.Context, dom golibvirt.Domain) (golibvi
 	return golibvirt.DomainState(state), nil
 }
 
+// domainStateReason is domainState with libvirt's reason for the state
+// (a DomainPausedReason for a paused domain, and so on).
+func (c *Client) domainStateReason(ctx context.Context, dom golibvirt.Domain) (golibvirt.DomainState, int32, error) {
+	var state, reason int32
+	err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+		var err error
+		state, reason, err = lv.DomainGetState(dom, 0)
+		return err
+	})
+	if err != nil {
+		return 0, 0, wrapMachine(err, "read state of", dom.Name)
+	}
+	return golibvirt.DomainState(state), reason, nil
+}
+
 // isStopped reports states in which no QEMU process runs.
 func isStopped(s golibvirt.DomainState) bool {
 	return s == golibvirt.DomainShutoff || s == golibvirt.DomainCrashed

@@ -204,7 +204,7 @@ build {
 			t.Errorf("the installer did not reboot once: %q", got)
 		}
 		if len(boots) != 2 {
-			t.Fatalf("%d boots on the console, want the installer's and the one after its reboot:\n%s", len(boots), console)
+			t.Fatalf("%d boots on the console, want the installer's and the one after its reboot:\n%s\npacker build:\n%s", len(boots), console, out)
 		}
 		second := boots[1]
 		if got := second["VIRT-TESTENV-CMDLINE"]; len(got) != 1 || !strings.Contains(got[0], "virt.boot=isolinux") || strings.Contains(got[0], "virt.reboot=1") {
