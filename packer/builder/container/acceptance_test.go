@@ -358,3 +358,43 @@ func TestAccContainerInterrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestAccContainerSystemd builds a template whose init is systemd, as the
+// templates of most supported distributions are: the build container is
+// unprivileged, systemd must boot in it, and provisioning must wait for
+// the boot's end (the template's provisioner fails otherwise).
+func TestAccContainerSystemd(t *testing.T) {
+	accPrecheck(t)
+	env := packerEnv(t)
+	name := testenv.Name(t, "pk-ct")
+	t.Cleanup(func() { destroyContainer(t, name) })
+
+	b, err := packerBuild(t, env, "debian-systemd.pkr.hcl", map[string]string{"name": name}).CombinedOutput()
+	output := string(b)
+	if err != nil {
+		t.Fatalf("packer build: %v\n%s", err, output)
+	}
+	if !strings.Contains(output, "systemd: running") && !strings.Contains(output, "systemd: degraded") {
+		t.Errorf("the provisioner did not report systemd's state:\n%s", output)
+	}
+	waited := ""
+	for _, l := range strings.Split(output, "\n") {
+		if strings.Contains(l, "Init finished booting") {
+			waited = strings.TrimSpace(l)
+		}
+	}
+	if waited == "" {
+		t.Errorf("the boot wait did not see systemd's boot end:\n%s", output)
+	}
+	t.Logf("boot wait: %s", waited)
+	dir := filepath.Join("/var/lib/lxc", name)
+	if b, err := os.ReadFile(filepath.Join(dir, "rootfs", "etc", "virt-packer-marker")); err != nil || string(b) != "provisioned by packer\n" {
+		t.Errorf("marker in the template: %q, %v", b, err)
+	}
+	if init, err := os.Readlink(filepath.Join(dir, "rootfs", "sbin", "init")); err != nil || !strings.Contains(init, "systemd") {
+		t.Errorf("the template's /sbin/init: %q, %v; want systemd", init, err)
+	}
+	if t.Failed() {
+		t.Logf("packer output:\n%s", output)
+	}
+}

@@ -52,13 +52,20 @@ func (s *stepStartContainer) Cleanup(multistep.StateBag) {}
 // booting. Provisioning before that races with the boot: Debian's rcS
 // (sysvinit) and systemd-tmpfiles (systemd) empty /tmp, where provisioners
 // upload their scripts, so a script can vanish between its upload and its
-// run. systemd says when its boot is done; sysvinit's runlevel says
-// "unknown" until rcS is, with no event to wait on, so it is asked every
-// 100 ms. Other inits (busybox's, whose runlevel is a link to busybox and
-// never changes) are not waited for.
+// run. systemd says when its boot is done (is-system-running --wait), once
+// it listens on its socket: right after the start, systemctl fails to
+// connect and prints no state, and is asked again 100 ms later. sysvinit's
+// runlevel says "unknown" until rcS is done, with no event to wait on, so
+// it is asked every 100 ms. Other inits (busybox's, whose runlevel is a
+// link to busybox and never changes) are not waited for.
 const bootWaitScript = `case "$(cat /proc/1/comm 2>/dev/null)" in
 systemd)
-	systemctl is-system-running --wait >/dev/null 2>&1
+	while :; do
+		case "$(systemctl is-system-running --wait 2>/dev/null)" in
+		"" | initializing | starting) sleep 0.1 ;;
+		*) break ;;
+		esac
+	done
 	;;
 init)
 	if [ -x /sbin/runlevel ] && [ ! -L /sbin/runlevel ]; then
