@@ -78,6 +78,69 @@ func (c *Client) WaitMachineReboot(ctx context.Context, name string, watching fu
 	})
 }
 
+// PowerCycleMachine pulls the running machine's plug and starts it again:
+// the next boot follows its persistent definition (a guest's own reboot
+// keeps the running one, such as a kernel booted directly).
+//
+// libvirt can undo a start that follows a stop closely: on a busy host,
+// libvirt 9.0 was seen to kill the instance it had just started, about a
+// second after the start, its QEMU log saying "terminating on signal 15
+// from libvirtd" and "shutting down, reason=crashed", as if it handled the
+// end of the previous instance late; or during the start-up, which then
+// fails ("qemu unexpectedly closed the monitor", reason failed). So a
+// failed start is tried again, and the new instance is watched for
+// powerCycleSettle, on lifecycle events; when it ends that way (stopped,
+// reason crashed) it is started again: three starts at most. A guest that
+// powers itself off in that time is left off.
+func (c *Client) PowerCycleMachine(ctx context.Context, name string) error {
+	if err := c.DestroyMachine(ctx, name); err != nil {
+		return err
+	}
+	dom, err := c.lookupDomain(ctx, name)
+	if err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		if err := c.StartMachine(ctx, name); err != nil {
+			// The same kill during the start-up fails the start ("qemu
+			// unexpectedly closed the monitor", reason failed).
+			if attempt == 3 || ctx.Err() != nil {
+				return err
+			}
+			c.log.Warn("start after the power cycle failed; starting again", "name", name, "attempt", attempt, "error", err)
+			continue
+		}
+		if attempt == 3 {
+			return nil
+		}
+		var (
+			state  golibvirt.DomainState
+			reason int32
+		)
+		wctx, cancel := context.WithTimeout(ctx, powerCycleSettle)
+		err := c.awaitEvents(wctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(any) (bool, error) {
+			var err error
+			state, reason, err = c.domainStateReason(wctx, dom)
+			return err == nil && isStopped(state), err
+		})
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			return nil // running on after powerCycleSettle (or unreadable: the caller will see)
+		case state == golibvirt.DomainCrashed || golibvirt.DomainShutoffReason(reason) == golibvirt.DomainShutoffCrashed:
+			c.log.Warn("libvirt ended the instance it had just started; starting it again", "name", name, "attempt", attempt)
+		default:
+			return nil // the guest powered itself off
+		}
+	}
+}
+
+// powerCycleSettle is how long PowerCycleMachine watches the instance it
+// started for libvirt ending it.
+const powerCycleSettle = 10 * time.Second
+
 // StreamConsole copies what the machine writes on its serial console (a
 // pty console, virt.ConsolePTY) to w, through libvirt's RPC, so from a
 // remote host as well as a local one, until ctx ends (it then returns ctx's
@@ -87,11 +150,18 @@ func (c *Client) WaitMachineReboot(ctx context.Context, name string, watching fu
 // while no stream is open (the moments between that event and the
 // stream's opening) is lost: QEMU drops a pty's output that nobody reads.
 //
+// ready, when not nil, is called once, when the stream's connection is up
+// and it watches the machine. A caller that starts the machine only then
+// loses none of the first boot to the dial (a round trip or more to a
+// remote host, the SSH handshake over qemu+ssh), which a start before the
+// stream would: boot loader prompts that boot_wait_for looks for come
+// early.
+//
 // The streams run on a connection of their own, one after the other (a
 // stream ends by itself when its instance stops), which is closed when ctx
 // ends: go-libvirt can end a console stream early only by closing the
 // connection that carries it, and the shared one must stay.
-func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) error {
+func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer, ready func()) error {
 	dom, err := c.lookupDomain(ctx, name)
 	if err != nil {
 		return err
@@ -113,33 +183,13 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) er
 	defer stop()
 
 	var (
-		failures int
-		failedID int32 = -1 // the instance the last open failed on
-		endedID  int32 = -1 // the instance whose stream ended: it is gone
+		failures   int
+		failedID   int32 = -1 // the instance the last open failed on
+		endedID    int32 = -1 // the instance whose stream ended: it is gone
+		reopens    int
+		reopenedID int32 = -1 // the instance reopens counts for
 	)
 	for {
-		// An instance that has started, and not the one whose stream
-		// ended. libvirt marks a domain active (a new ID, state
-		// paused/starting-up) before QEMU runs and before it knows the
-		// console's pty, and an open in that window fails ("PTY device is
-		// not yet assigned"); on a busy host the window lasts seconds. And
-		// an instance whose QEMU died stays "running" until libvirt has
-		// cleaned up after it; an open then goes to the pty path it had,
-		// which the host may already have given to another process: the
-		// console of another guest, streamed as this one's.
-		if err := c.awaitEvents(ctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(any) (bool, error) {
-			now, err := c.lookupDomain(ctx, name)
-			if err != nil || now.ID == endedID {
-				return false, err
-			}
-			state, reason, err := c.domainStateReason(ctx, dom)
-			return err == nil && consoleReady(state, reason), err
-		}); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("stream the console of machine %q: %w", name, err)
-		}
 		mu.Lock()
 		conn := lv
 		mu.Unlock()
@@ -157,6 +207,33 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) er
 				return ctx.Err()
 			}
 		}
+		// An instance that has started, and not the one whose stream
+		// ended. libvirt marks a domain active (a new ID, state
+		// paused/starting-up) before QEMU runs and before it knows the
+		// console's pty, and an open in that window fails ("PTY device is
+		// not yet assigned"); on a busy host the window lasts seconds. And
+		// an instance whose QEMU died stays "running" until libvirt has
+		// cleaned up after it; an open then goes to the pty path it had,
+		// which the host may already have given to another process: the
+		// console of another guest, streamed as this one's.
+		if err := c.awaitEvents(ctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(ev any) (bool, error) {
+			if ev == nil && ready != nil {
+				// The first check, right after the watch began.
+				ready()
+				ready = nil
+			}
+			now, err := c.lookupDomain(ctx, name)
+			if err != nil || now.ID == endedID {
+				return false, err
+			}
+			state, reason, err := c.domainStateReason(ctx, dom)
+			return err == nil && consoleReady(state, reason), err
+		}); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("stream the console of machine %q: %w", name, err)
+		}
 		// The instance now running: its ID tells it from the next one.
 		inst, err := conn.DomainLookupByName(name)
 		if err == nil {
@@ -168,10 +245,26 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) er
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err == nil:
-			// The instance stopped (its console closed): wait for the next.
-			// (Another client's forced open ends the stream too; the
-			// console is then left to it until the machine restarts.)
-			failures, endedID = 0, inst.ID
+			// The stream ended. Normally its instance stopped (the console
+			// closed with QEMU): wait for the next. But libvirt also ends
+			// a stream whose instance runs on: seen on a busy host, the
+			// stream of a power-cycled machine's new instance ended two
+			// seconds after it opened (its pty path was the old
+			// instance's; the old stream's late clean-up went by that
+			// path), and another client's forced open ends it too. So
+			// wait, briefly, for libvirt to report the instance going; one
+			// that still runs then gets a new stream, a few times at most
+			// (a client that keeps taking the console over keeps it).
+			failures = 0
+			if inst.ID != reopenedID {
+				reopens, reopenedID = 0, inst.ID
+			}
+			if reopens < consoleReopens && !c.awaitInstanceGone(ctx, dom, name, inst.ID) {
+				reopens++
+				c.log.Debug("console stream ended while the machine runs; opening it again", "name", name, "id", inst.ID)
+				continue
+			}
+			endedID = inst.ID
 		case errors.Is(err, errConsoleWrite):
 			return err
 		default:
@@ -203,6 +296,28 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer) er
 	}
 }
 
+// awaitInstanceGone waits, at most consoleRetryWait, for libvirt to report
+// that the instance id of the machine is gone (stopped, or replaced by
+// another), and says whether it did. libvirt marks an instance stopped a
+// moment after its QEMU exits; until then the instance looks running, and a
+// console opened on it would go to the pty path its QEMU had, which the
+// host may already have given to another process.
+func (c *Client) awaitInstanceGone(ctx context.Context, dom golibvirt.Domain, name string, id int32) bool {
+	wctx, cancel := context.WithTimeout(ctx, consoleRetryWait)
+	defer cancel()
+	gone := false
+	_ = c.awaitEvents(wctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(any) (bool, error) {
+		now, err := c.lookupDomain(wctx, name)
+		if err != nil {
+			gone = errors.Is(err, virt.ErrNotFound)
+			return gone, nil
+		}
+		gone = now.ID != id // a stopped domain's ID is -1
+		return gone, nil
+	})
+	return gone
+}
+
 // consoleReady reports whether a domain in this state has a console to
 // open: it runs (or is paused, or shutting down) and is past its start-up.
 func consoleReady(state golibvirt.DomainState, reason int32) bool {
@@ -217,6 +332,9 @@ func consoleReady(state golibvirt.DomainState, reason int32) bool {
 const (
 	consoleOpenAttempts = 5
 	consoleRetryWait    = 2 * time.Second
+	// consoleReopens bounds the new streams StreamConsole opens on one
+	// running instance after its stream ended.
+	consoleReopens = 5
 )
 
 // errConsoleWrite marks a failure of StreamConsole's writer.

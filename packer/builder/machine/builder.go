@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"time"
 
@@ -50,7 +51,10 @@ func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
 	start := time.Now()
 	c := &b.config
-	client, err := libvirt.New(ctx, libvirt.Options{URI: c.URI, Logger: hclog.Default()})
+	// The plugin's log goes to Packer's log (PACKER_LOG=1), with the
+	// libvirt layer's debug lines (calls, events, console streams).
+	logger := hclog.New(&hclog.LoggerOptions{Name: "virt-machine", Output: log.Writer(), Level: hclog.Debug})
+	client, err := libvirt.New(ctx, libvirt.Options{URI: c.URI, Logger: logger})
 	if err != nil {
 		return nil, err
 	}

@@ -20,10 +20,10 @@ type Driver interface {
 	ShutdownMachine(ctx context.Context, name string, grace time.Duration) error
 	WaitMachineStopped(ctx context.Context, name string) error
 	WaitMachineReboot(ctx context.Context, name string, watching func()) error
-	StreamConsole(ctx context.Context, name string, w io.Writer) error
+	StreamConsole(ctx context.Context, name string, w io.Writer, ready func()) error
 	Machine(ctx context.Context, name string) (*virt.MachineSpec, error)
 	UpdateMachine(ctx context.Context, name string, want virt.MachineSpec, opts virt.UpdateOptions) (*virt.MachineSpec, error)
-	DestroyMachine(ctx context.Context, name string) error
+	PowerCycleMachine(ctx context.Context, name string) error
 	StartMachine(ctx context.Context, name string) error
 	UndefineMachine(ctx context.Context, name string) error
 	Network(ctx context.Context, name string) (*virt.NetworkSpec, error)

@@ -91,8 +91,12 @@ func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) m
 		// address (after the DHCP lease and ARP).
 		QemuAgent: true,
 	}
-	ui.Say(fmt.Sprintf("Starting machine %s (%s, %d vCPU, %d MiB)...", c.VMName, c.DomainType, c.VCPU, c.Memory))
-	m, err := d.CreateMachine(ctx, spec, true)
+	// Defined first and started once the console stream is up, so that
+	// the console log holds the boot from its start: what boot_wait_for
+	// looks for (a boot loader's prompt) comes early, and a stream dialled
+	// after the start (over SSH to a remote host, a handshake) would miss
+	// it.
+	m, err := d.CreateMachine(ctx, spec, false)
 	if err != nil {
 		return halt(state, fmt.Errorf("create machine %q on %s: %w", c.VMName, c.URI, err))
 	}
@@ -101,12 +105,32 @@ func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) m
 
 	streamCtx, stop := context.WithCancel(ctx)
 	s.stopConsole, s.consoleDone = stop, make(chan struct{})
+	streaming := make(chan struct{})
+	streamErr := make(chan error, 1)
 	go func() {
 		defer close(s.consoleDone)
-		if err := d.StreamConsole(streamCtx, c.VMName, console); err != nil && streamCtx.Err() == nil {
+		err := d.StreamConsole(streamCtx, c.VMName, console, func() { close(streaming) })
+		if err == nil || streamCtx.Err() != nil {
+			return
+		}
+		select {
+		case <-streaming:
 			ui.Error(fmt.Sprintf("The serial console of %s is no longer recorded: %v", c.VMName, err))
+		default: // before the start: the step fails
+			streamErr <- err
 		}
 	}()
+	select {
+	case <-streaming:
+	case err := <-streamErr:
+		return halt(state, fmt.Errorf("stream the console of machine %q: %w", c.VMName, err))
+	case <-ctx.Done():
+		return halt(state, ctx.Err())
+	}
+	ui.Say(fmt.Sprintf("Starting machine %s (%s, %d vCPU, %d MiB)...", c.VMName, c.DomainType, c.VCPU, c.Memory))
+	if err := d.StartMachine(ctx, c.VMName); err != nil {
+		return halt(state, fmt.Errorf("start machine %q on %s: %w", c.VMName, c.URI, err))
+	}
 	return multistep.ActionContinue
 }
 

@@ -53,12 +53,8 @@ func (s *stepInstallerReboot) Run(ctx context.Context, state multistep.StateBag)
 			return
 		}
 		ui.Say("The guest rebooted: power-cycling it so that it boots from its disk, not the ISO's kernel...")
-		if err := d.DestroyMachine(wctx, c.VMName); err != nil {
-			ui.Error(fmt.Sprintf("Stopping %s after the installer's reboot: %v", c.VMName, err))
-			return
-		}
-		if err := d.StartMachine(wctx, c.VMName); err != nil {
-			ui.Error(fmt.Sprintf("Starting %s after the installer's reboot: %v", c.VMName, err))
+		if err := d.PowerCycleMachine(wctx, c.VMName); err != nil && wctx.Err() == nil {
+			ui.Error(fmt.Sprintf("Power-cycling %s after the installer's reboot: %v", c.VMName, err))
 		}
 	}()
 	select {
