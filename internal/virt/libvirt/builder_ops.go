@@ -114,21 +114,27 @@ func (c *Client) PowerCycleMachine(ctx context.Context, name string) error {
 			return nil
 		}
 		var (
-			state  golibvirt.DomainState
-			reason int32
+			state   golibvirt.DomainState
+			reason  int32
+			stopped bool
 		)
+		// Ends when the instance stops or powerCycleSettle passes; an
+		// unreadable state ends it too, and the start then stands.
 		wctx, cancel := context.WithTimeout(ctx, powerCycleSettle)
-		err := c.awaitEvents(wctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(any) (bool, error) {
+		_ = c.awaitEvents(wctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(any) (bool, error) {
 			var err error
-			state, reason, err = c.domainStateReason(wctx, dom)
-			return err == nil && isStopped(state), err
+			if state, reason, err = c.domainStateReason(wctx, dom); err != nil {
+				return false, err
+			}
+			stopped = isStopped(state)
+			return stopped, nil
 		})
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case err != nil:
-			return nil // running on after powerCycleSettle (or unreadable: the caller will see)
+		case !stopped:
+			return nil // running on after powerCycleSettle
 		case state == golibvirt.DomainCrashed || golibvirt.DomainShutoffReason(reason) == golibvirt.DomainShutoffCrashed:
 			c.log.Warn("libvirt ended the instance it had just started; starting it again", "name", name, "attempt", attempt)
 		default:
