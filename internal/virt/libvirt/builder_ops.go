@@ -189,11 +189,9 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer, re
 	defer stop()
 
 	var (
-		failures   int
-		failedID   int32 = -1 // the instance the last open failed on
-		endedID    int32 = -1 // the instance whose stream ended: it is gone
-		reopens    int
-		reopenedID int32 = -1 // the instance reopens counts for
+		failures int
+		failedID int32 = -1 // the instance the last open failed on
+		endedID  int32 = -1 // the instance whose stream ended: it is gone
 	)
 	for {
 		mu.Lock()
@@ -251,26 +249,12 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer, re
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err == nil:
-			// The stream ended. Normally its instance stopped (the console
-			// closed with QEMU): wait for the next. But libvirt also ends
-			// a stream whose instance runs on: seen on a busy host, the
-			// stream of a power-cycled machine's new instance ended two
-			// seconds after it opened (its pty path was the old
-			// instance's; the old stream's late clean-up went by that
-			// path), and another client's forced open ends it too. So
-			// wait, briefly, for libvirt to report the instance going; one
-			// that still runs then gets a new stream, a few times at most
-			// (a client that keeps taking the console over keeps it).
-			failures = 0
-			if inst.ID != reopenedID {
-				reopens, reopenedID = 0, inst.ID
-			}
-			if reopens < consoleReopens && !c.awaitInstanceGone(ctx, dom, name, inst.ID) {
-				reopens++
-				c.log.Debug("console stream ended while the machine runs; opening it again", "name", name, "id", inst.ID)
-				continue
-			}
-			endedID = inst.ID
+			// The stream ended cleanly: its instance stopped (the console
+			// closed with QEMU). Wait for the next one, even while libvirt
+			// still reports this one running: on a busy host libvirt
+			// notices a QEMU's end seconds late, and an open then goes to
+			// the pty path the dead QEMU had.
+			failures, endedID = 0, inst.ID
 		case errors.Is(err, errConsoleWrite):
 			return err
 		default:
@@ -302,28 +286,6 @@ func (c *Client) StreamConsole(ctx context.Context, name string, w io.Writer, re
 	}
 }
 
-// awaitInstanceGone waits, at most consoleRetryWait, for libvirt to report
-// that the instance id of the machine is gone (stopped, or replaced by
-// another), and says whether it did. libvirt marks an instance stopped a
-// moment after its QEMU exits; until then the instance looks running, and a
-// console opened on it would go to the pty path its QEMU had, which the
-// host may already have given to another process.
-func (c *Client) awaitInstanceGone(ctx context.Context, dom golibvirt.Domain, name string, id int32) bool {
-	wctx, cancel := context.WithTimeout(ctx, consoleRetryWait)
-	defer cancel()
-	gone := false
-	_ = c.awaitEvents(wctx, dom, []golibvirt.DomainEventID{golibvirt.DomainEventIDLifecycle}, nil, 0, func(any) (bool, error) {
-		now, err := c.lookupDomain(wctx, name)
-		if err != nil {
-			gone = errors.Is(err, virt.ErrNotFound)
-			return gone, nil
-		}
-		gone = now.ID != id // a stopped domain's ID is -1
-		return gone, nil
-	})
-	return gone
-}
-
 // consoleReady reports whether a domain in this state has a console to
 // open: it runs (or is paused, or shutting down) and is past its start-up.
 func consoleReady(state golibvirt.DomainState, reason int32) bool {
@@ -338,9 +300,6 @@ func consoleReady(state golibvirt.DomainState, reason int32) bool {
 const (
 	consoleOpenAttempts = 5
 	consoleRetryWait    = 2 * time.Second
-	// consoleReopens bounds the new streams StreamConsole opens on one
-	// running instance after its stream ended.
-	consoleReopens = 5
 )
 
 // errConsoleWrite marks a failure of StreamConsole's writer.

@@ -266,10 +266,9 @@ func TestStreamConsoleReadyBeforeStart(t *testing.T) {
 }
 
 // A stream can end while its instance runs on: another client forcing the
-// console open ends it (with an error), and so, on a busy host, did a late
-// clean-up inside libvirt (cleanly, which this test cannot bring about on
-// demand). The stream then takes the console back, and what the guest
-// prints later (a reset: the same instance boots again) still arrives.
+// console open ends it (with an error). The stream then takes the console
+// back, and what the guest prints later (a reset: the same instance boots
+// again) still arrives.
 func TestStreamConsoleReopensOnRunningMachine(t *testing.T) {
 	c := newTestClient(t)
 	t.Parallel()
