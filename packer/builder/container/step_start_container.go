@@ -57,8 +57,13 @@ func (s *stepStartContainer) Cleanup(multistep.StateBag) {}
 // connect and prints no state, and is asked again 100 ms later. sysvinit's
 // runlevel says "unknown" until rcS is done, with no event to wait on, so
 // it is asked every 100 ms. Other inits (busybox's, whose runlevel is a
-// link to busybox and never changes) are not waited for.
-const bootWaitScript = `case "$(cat /proc/1/comm 2>/dev/null)" in
+// link to busybox and never changes) are not waited for. First, though,
+// init must run: for a moment after the start, PID 1 is still LXC's set-up
+// of the container, a process of the host's whose executable is no file
+// in here (its name is not init's either), until it executes init.
+const bootWaitScript = `i=0
+while [ $i -lt 100 ] && [ ! -e "$(readlink /proc/1/exe 2>/dev/null)" ]; do sleep 0.1; i=$((i + 1)); done
+case "$(cat /proc/1/comm 2>/dev/null)" in
 systemd)
 	while :; do
 		case "$(systemctl is-system-running --wait 2>/dev/null)" in
