@@ -40,6 +40,22 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// ptyTestMachine defines the test guest with a pty console (the kind
+// StreamConsole streams), started or not, removed when the test ends; it
+// returns the machine's name and the directory QEMU reads it from.
+func ptyTestMachine(t *testing.T, c *Client, start bool) (name, dir string) {
+	t.Helper()
+	name = testenv.Name(t, "lv-dom")
+	dir = qemuWorkDir(t)
+	spec := testGuestSpec(t, name, dir)
+	spec.Console = virt.ConsoleSpec{Type: virt.ConsolePTY}
+	removeMachineAtEnd(t, c, name)
+	if _, err := c.CreateMachine(t.Context(), spec, start); err != nil {
+		t.Fatalf("CreateMachine: %v", err)
+	}
+	return name, dir
+}
+
 // bootDeadline is what each boot of the test guest gets to reach the
 // streamed console: the provider tests' allowance, for a CI host that
 // boots other guests on the same two cores.
@@ -73,13 +89,7 @@ func TestStreamConsoleFollowsRestarts(t *testing.T) {
 	c := newTestClient(t)
 	t.Parallel()
 	ctx := t.Context()
-	name := testenv.Name(t, "lv-dom")
-	spec := testGuestSpec(t, name, qemuWorkDir(t))
-	spec.Console = virt.ConsoleSpec{Type: virt.ConsolePTY}
-	removeMachineAtEnd(t, c, name)
-	if _, err := c.CreateMachine(ctx, spec, true); err != nil {
-		t.Fatalf("CreateMachine: %v", err)
-	}
+	name, _ := ptyTestMachine(t, c, true)
 
 	var console syncBuffer
 	sctx, stop := context.WithCancel(ctx)
@@ -114,14 +124,7 @@ func TestStreamConsoleWaitsForSlowStart(t *testing.T) {
 	c := newTestClient(t)
 	t.Parallel()
 	ctx := t.Context()
-	name := testenv.Name(t, "lv-dom")
-	dir := qemuWorkDir(t)
-	spec := testGuestSpec(t, name, dir)
-	spec.Console = virt.ConsoleSpec{Type: virt.ConsolePTY}
-	removeMachineAtEnd(t, c, name)
-	if _, err := c.CreateMachine(ctx, spec, false); err != nil {
-		t.Fatalf("CreateMachine: %v", err)
-	}
+	name, dir := ptyTestMachine(t, c, false)
 
 	// The same definition with the slow emulator. libvirt also runs the
 	// emulator to probe what it can do ("-machine none"): that run is not
@@ -229,13 +232,7 @@ func TestStreamConsoleReadyBeforeStart(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = remote.Close() })
 
-	name := testenv.Name(t, "lv-dom")
-	spec := testGuestSpec(t, name, qemuWorkDir(t))
-	spec.Console = virt.ConsoleSpec{Type: virt.ConsolePTY}
-	removeMachineAtEnd(t, c, name)
-	if _, err := c.CreateMachine(ctx, spec, false); err != nil {
-		t.Fatalf("CreateMachine: %v", err)
-	}
+	name, _ := ptyTestMachine(t, c, false)
 
 	var console syncBuffer
 	sctx, stop := context.WithCancel(ctx)
@@ -273,13 +270,7 @@ func TestStreamConsoleReopensOnRunningMachine(t *testing.T) {
 	c := newTestClient(t)
 	t.Parallel()
 	ctx := t.Context()
-	name := testenv.Name(t, "lv-dom")
-	spec := testGuestSpec(t, name, qemuWorkDir(t))
-	spec.Console = virt.ConsoleSpec{Type: virt.ConsolePTY}
-	removeMachineAtEnd(t, c, name)
-	if _, err := c.CreateMachine(ctx, spec, true); err != nil {
-		t.Fatalf("CreateMachine: %v", err)
-	}
+	name, _ := ptyTestMachine(t, c, true)
 	var console syncBuffer
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
