@@ -67,7 +67,7 @@ case "$(cat /proc/1/comm 2>/dev/null)" in
 systemd)
 	while :; do
 		case "$(systemctl is-system-running --wait 2>/dev/null)" in
-		"" | initializing | starting) sleep 0.1 ;;
+		"" | offline | initializing | starting) sleep 0.1 ;;
 		*) break ;;
 		esac
 	done
