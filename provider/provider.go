@@ -4,11 +4,13 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -22,6 +24,12 @@ import (
 
 // DefaultLXCPath is where LXC keeps containers when lxc_path is not set.
 const DefaultLXCPath = "/var/lib/lxc"
+
+// unverifiedHostURIDescription is the rule of libvirt.ParseURI that the
+// uri and hosts attributes share.
+const unverifiedHostURIDescription = "URI parameters that switch off the check of the host's identity are refused: " +
+	"`no_verify` (other than `no_verify=0`) and `known_hosts_verify=auto` or `=ignore`. Add the host's SSH key " +
+	"to the known_hosts file, or trust the CA of its TLS certificate with `pkipath=DIR`, instead."
 
 var _ provider.Provider = (*virtProvider)(nil)
 
@@ -54,7 +62,7 @@ func (p *virtProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 				MarkdownDescription: "libvirt connection URI, for example `qemu:///system` or " +
 					"`qemu+ssh://root@host/system`. Defaults to the `LIBVIRT_DEFAULT_URI` environment " +
 					"variable, then `" + libvirt.DefaultURI + "`. The connection is opened on first use " +
-					"and shared by every resource of this provider.",
+					"and shared by every resource of this provider. " + unverifiedHostURIDescription,
 				Optional:   true,
 				Validators: []validator.String{validators.LibvirtURI()},
 			},
@@ -63,7 +71,8 @@ func (p *virtProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 					"a libvirt URI. A resource or data source picks one with its `host` attribute; without it, it uses " +
 					"`uri`. SSH host keys are always checked and an unknown one is refused: `qemu+ssh://` checks " +
 					"`~/.ssh/known_hosts` of the user the provider runs as; `qemu+libssh://` also takes a " +
-					"`known_hosts=PATH` parameter. Passwords in URIs are masked in messages and logs.",
+					"`known_hosts=PATH` parameter. " + unverifiedHostURIDescription +
+					" Passwords in URIs are masked in messages and logs.",
 				Optional:    true,
 				ElementType: types.StringType,
 				Validators:  []validator.Map{mapvalidator.ValueStringsAre(validators.LibvirtURI()), mapvalidator.KeysAre(validators.HostName())},
@@ -88,6 +97,12 @@ func (p *virtProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 		resp.Diagnostics.AddAttributeError(path.Root("uri"), "Provider configuration not yet known",
 			"The virt provider's uri and lxc_path must be known at plan time; they depend on values that are only known after apply.")
 		return
+	}
+	if cfg.URI.IsNull() {
+		checkEnvironmentURI(&resp.Diagnostics)
+		if resp.Diagnostics.HasError() {
+			return
+		}
 	}
 	lxcPath := cfg.LXCPath.ValueString()
 	if lxcPath == "" {
@@ -128,5 +143,23 @@ func (p *virtProvider) DataSources(context.Context) []func() datasource.DataSour
 		newMachineDataSource,
 		newNetworkDataSource,
 		newVolumeDataSource,
+	}
+}
+
+// checkEnvironmentURI applies uri's check of the host's identity to the URI
+// that LIBVIRT_DEFAULT_URI gives when uri is not set: that one is only known
+// here, after validation, and the plan must refuse it as it refuses uri.
+// Other faults of it are left to the first connection, as before, so that a
+// configuration with only containers does not depend on it.
+func checkEnvironmentURI(diags *diag.Diagnostics) {
+	env := os.Getenv("LIBVIRT_DEFAULT_URI")
+	if env == "" {
+		return
+	}
+	_, err := libvirt.ParseURI(env)
+	var unverified *libvirt.UnverifiedHostError
+	if errors.As(err, &unverified) {
+		diags.AddAttributeError(path.Root("uri"), "Insecure libvirt URI",
+			"The URI in LIBVIRT_DEFAULT_URI, used because uri is not set, is refused: "+err.Error())
 	}
 }

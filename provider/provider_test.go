@@ -4,11 +4,13 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
 	"github.com/virtforge/terraform-provider-virt/internal/testenv"
 	"github.com/virtforge/terraform-provider-virt/internal/virt/libvirt"
@@ -63,4 +65,46 @@ func testLibvirtClient(t *testing.T) *libvirt.Client {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// A URI that would connect without checking the host's identity is refused
+// wherever the provider takes one: uri and hosts at validate, before any
+// connection, and LIBVIRT_DEFAULT_URI when the provider is configured. The
+// error names the parameter and what to do instead.
+func TestAccProvider_unverifiedHostURI(t *testing.T) {
+	testAccPreCheck(t)
+	t.Setenv("LIBVIRT_DEFAULT_URI", "qemu+tls://hv1.example.com/system?no_verify=1")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: `provider "virt" {
+  uri = "qemu+tls://hv1.example.com/system?no_verify=1"
+}
+data "virt_host" "this" {}`,
+			ExpectError: phrasesInOrder("Insecure libvirt URI", "no_verify=1 is refused", "server's TLS certificate", "pkipath=DIR"),
+		}, {
+			Config: `provider "virt" {
+  uri = "` + testenv.URI() + `"
+  hosts = {
+    rack1 = "qemu+libssh://root@hv1.example.com/system?known_hosts_verify=ignore"
+  }
+}
+data "virt_host" "this" {}`,
+			ExpectError: phrasesInOrder("Insecure libvirt URI", "known_hosts_verify=ignore is refused", "add the host's key"),
+		}, {
+			Config: `provider "virt" {}
+data "virt_host" "this" {}`,
+			ExpectError: phrasesInOrder("Insecure libvirt URI", "LIBVIRT_DEFAULT_URI", "no_verify=1 is refused"),
+		}},
+	})
+}
+
+// phrasesInOrder matches the phrases in this order, each with any run of
+// blanks where it has one: Terraform wraps long messages at its width.
+func phrasesInOrder(phrases ...string) *regexp.Regexp {
+	parts := make([]string, len(phrases))
+	for i, p := range phrases {
+		parts[i] = spaced(p).String()
+	}
+	return regexp.MustCompile(`(?s)` + strings.Join(parts, `.*`))
 }

@@ -4,6 +4,7 @@ package validators
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -13,7 +14,8 @@ import (
 	"github.com/virtforge/terraform-provider-virt/internal/virt/libvirt"
 )
 
-// LibvirtURI checks that a string is a libvirt URI the provider can dial.
+// LibvirtURI checks that a string is a libvirt URI the provider can dial,
+// and without parameters that switch off the check of the host's identity.
 func LibvirtURI() validator.String { return libvirtURI{} }
 
 type libvirtURI struct{}
@@ -29,8 +31,18 @@ func (libvirtURI) ValidateString(_ context.Context, req validator.StringRequest,
 		return
 	}
 	if _, err := libvirt.ParseURI(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid libvirt URI", err.Error())
+		resp.Diagnostics.AddAttributeError(req.Path, uriErrorSummary(err), err.Error())
 	}
+}
+
+// uriErrorSummary tells a URI that would skip the host check from one that
+// is merely wrong: the first is a security refusal, not a typo.
+func uriErrorSummary(err error) string {
+	var unverified *libvirt.UnverifiedHostError
+	if errors.As(err, &unverified) {
+		return "Insecure libvirt URI"
+	}
+	return "Invalid libvirt URI"
 }
 
 // AbsolutePath checks that a string is an absolute filesystem path.

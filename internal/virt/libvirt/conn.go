@@ -47,7 +47,9 @@ func ResolveURI(uri string) string {
 }
 
 // ParseURI checks that a URI is one this client can dial, and says why not in
-// words a user can act on.
+// words a user can act on. It refuses, as an UnverifiedHostError, the
+// parameters that would connect without checking the host's identity
+// (no_verify other than 0, known_hosts_verify=auto or ignore).
 func ParseURI(uri string) (*url.URL, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
@@ -82,6 +84,11 @@ func ParseURI(uri string) (*url.URL, error) {
 	}
 	if driver == "qemu" && u.Path != "/system" && u.Path != "/session" {
 		return nil, fmt.Errorf("libvirt URI %q: the qemu driver's path is /system or /session", uri)
+	}
+	// Every URI passes here before it is dialled (New calls ParseURI), so
+	// this is the last guard whatever front end the URI came through.
+	if err := checkHostVerification(u); err != nil {
+		return nil, fmt.Errorf("libvirt URI %q: %w", uri, err)
 	}
 	return u, nil
 }

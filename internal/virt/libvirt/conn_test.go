@@ -2,6 +2,7 @@ package libvirt
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -197,5 +198,67 @@ func TestConcurrentCalls(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Parameters that would connect without checking the host's identity are
+// refused at parse time, naming the parameter and the way to keep the check
+// on; the parameters that leave the check on pass.
+func TestParseURIRefusesUnverifiedHost(t *testing.T) {
+	for _, tc := range []struct {
+		uri string
+		// want are the parts of the error; none means the URI is accepted.
+		want []string
+	}{
+		{"qemu+tls://host/system?no_verify=1", []string{"no_verify=1", "server's TLS certificate", "pkipath=DIR", "/etc/pki/CA/cacert.pem"}},
+		{"qemu://host/system?no_verify=1", []string{"no_verify=1", "server's TLS certificate"}},
+		{"qemu+tls://host/system?pkipath=/srv/pki&no_verify=1", []string{"no_verify=1", "/srv/pki/cacert.pem"}},
+		{"qemu+ssh://root@host/system?no_verify=1", []string{"no_verify=1", "SSH host key", ".ssh/known_hosts", "ssh-keyscan host"}},
+		{"qemu+libssh://root@host/system?no_verify=2", []string{"no_verify=2", "SSH host key"}},
+		{"qemu+libssh2://root@host/system?no_verify=yes", []string{"no_verify=yes", "SSH host key"}},
+		{"qemu+tcp://host/system?no_verify=1", []string{"no_verify=1", "remove it"}},
+		{"qemu:///system?no_verify=1", []string{"no_verify=1"}},
+		{"qemu+libssh://root@host:2222/system?known_hosts_verify=ignore", []string{"known_hosts_verify=ignore", "any key is accepted", "ssh-keyscan -p 2222 host"}},
+		{"qemu+libssh://root@host/system?known_hosts_verify=auto&known_hosts=/srv/kh",
+			[]string{"known_hosts_verify=auto", "unknown key is accepted", "add the host's key to /srv/kh"}},
+		{"qemu+libssh2://root@host/system?known_hosts_verify=Ignore", []string{"known_hosts_verify=Ignore"}},
+		{"qemu+ssh://root@host/system?known_hosts_verify=auto", []string{"known_hosts_verify=auto"}},
+		// libvirt reads names without regard to case, and a repeated name
+		// must not hide a later value.
+		{"qemu+tls://host/system?NO_VERIFY=1", []string{"NO_VERIFY=1"}},
+		{"qemu+tls://host/system?no_verify=0&no_verify=1", []string{"no_verify=1"}},
+		// The password stays masked in this error too.
+		{"qemu+ssh://root:hunter2@host/system?no_verify=1", []string{"root:xxxxx@host", "no_verify=1"}},
+
+		{"qemu+tls://host/system?no_verify=0", nil},
+		{"qemu+libssh://root@host/system?known_hosts_verify=normal&known_hosts=/srv/kh", nil},
+		{"qemu+libssh://root@host/system?sshauth=privkey&keyfile=/srv/id", nil},
+		{"qemu+tls://host/system?pkipath=/srv/pki", nil},
+		{"qemu+ssh://root@host/system?keyfile=/srv/id&no_tty=1", nil},
+	} {
+		t.Run(tc.uri, func(t *testing.T) {
+			_, err := ParseURI(tc.uri)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("ParseURI(%q): %v", tc.uri, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("ParseURI(%q) accepted a URI that switches off the host check", tc.uri)
+			}
+			var uerr *UnverifiedHostError
+			if !errors.As(err, &uerr) {
+				t.Errorf("error %v is not an UnverifiedHostError", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error shows the URI's password: %v", err)
+			}
+		})
 	}
 }

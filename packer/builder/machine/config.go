@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/virtforge/terraform-provider-virt/internal/virt"
+	"github.com/virtforge/terraform-provider-virt/internal/virt/libvirt"
 )
 
 // KernelBoot boots a kernel and initrd straight from files, without a
@@ -51,6 +52,10 @@ type Config struct {
 	Comm                           communicator.Config `mapstructure:",squash"`
 
 	// libvirt URI of the host to build on. Default qemu:///system.
+	// Parameters that switch off the check of the host's identity are
+	// refused: no_verify (other than no_verify=0) and known_hosts_verify=auto
+	// or ignore. Add the host's SSH key to the known_hosts file, or trust the
+	// CA of its TLS certificate with pkipath=DIR, instead.
 	URI string `mapstructure:"uri"`
 	// A local ISO file (instead of iso_url; iso_checksum is then optional).
 	ISOPath string `mapstructure:"iso_path"`
@@ -150,6 +155,13 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	addAll := func(es []error) { errs = packersdk.MultiErrorAppend(errs, es...) }
 
 	c.setDefaults()
+
+	// The same check as the connection's own (libvirt.New), made here so
+	// that a wrong URI, or one that would skip the host's key or
+	// certificate check, fails at validate rather than at the first step.
+	if _, err := libvirt.ParseURI(c.URI); err != nil {
+		add("uri: %v", err)
+	}
 
 	isISO := c.ISOPath != "" || c.RawSingleISOUrl != "" || len(c.ISOUrls) > 0
 	sources := []string{}

@@ -90,6 +90,11 @@ func TestConfigErrors(t *testing.T) {
 			[]string{"boot.kernel: required for direct kernel boot"}},
 		{"clean without comm", map[string]interface{}{"clean_for_clone": true, "communicator": "none"}, []string{"ssh_username", "ssh_password"},
 			[]string{"clean_for_clone: needs a communicator"}},
+		{"uri skips tls check", map[string]interface{}{"uri": "qemu+tls://hv1/system?no_verify=1"}, nil,
+			[]string{"uri: ", "no_verify=1 is refused", "server's TLS certificate", "pkipath=DIR"}},
+		{"uri skips host key", map[string]interface{}{"uri": "qemu+libssh://root@hv1/system?known_hosts_verify=auto"}, nil,
+			[]string{"uri: ", "known_hosts_verify=auto is refused", "add the host's key"}},
+		{"uri malformed", map[string]interface{}{"uri": "kvm:///system"}, nil, []string{`uri: libvirt URI "kvm:///system": unknown driver`}},
 		{"many at once", map[string]interface{}{"type": "xen", "memory": 8, "format": "vmdk"}, nil,
 			[]string{"type:", "memory:", "format:"}},
 	} {
