@@ -206,15 +206,23 @@ func (c *Communicator) DownloadDir(src string, dst string, exclude []string) err
 	pr, pw := io.Pipe()
 	extracted := make(chan error, 1)
 	go func() {
-		err := extractTar(tar.NewReader(pr), dst, exclude)
-		// Drain, so the container's tar does not block on a full pipe.
-		_, _ = io.Copy(io.Discard, pr)
+		err := extractTar(tar.NewReader(pr), dst, exclude, maxDownloadBytes)
+		if err == nil {
+			err = drainTrailer(pr)
+		}
+		// Whatever the container still writes fails now, so a stream
+		// that never ends cannot hold the download.
+		pr.CloseWithError(errors.New("download stopped reading"))
 		extracted <- err
 	}()
-	err := c.run(context.Background(), nil, pw, `cd "$1" && tar -c -f - .`, src)
-	pw.CloseWithError(err)
-	if xerr := <-extracted; err == nil {
-		err = xerr
+	runErr := c.run(context.Background(), nil, pw, `cd "$1" && tar -c -f - .`, src)
+	pw.CloseWithError(runErr)
+	// The extraction's error names the entry it refused, and the
+	// container's tar then fails only because it was cut off; the run's
+	// error comes first when the extraction merely read it.
+	err := <-extracted
+	if runErr != nil && (err == nil || errors.Is(err, runErr)) {
+		err = runErr
 	}
 	if err != nil {
 		return fmt.Errorf("download %s from container %q: %w", src, c.name, err)
@@ -222,58 +230,20 @@ func (c *Communicator) DownloadDir(src string, dst string, exclude []string) err
 	return nil
 }
 
-// extractTar unpacks regular files, directories and symlinks under dst,
-// refusing names that would land outside it.
-func extractTar(tr *tar.Reader, dst string, exclude []string) error {
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		rel := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		if rel == "." {
-			continue
-		}
-		if rel == ".." || strings.HasPrefix(rel, "../") || path.IsAbs(rel) {
-			return fmt.Errorf("archive entry %q points outside the destination", h.Name)
-		}
-		if excluded(rel, exclude) {
-			continue
-		}
-		target := filepath.Join(dst, filepath.FromSlash(rel))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, fs.FileMode(h.Mode).Perm()|0o700); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fs.FileMode(h.Mode).Perm())
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			_ = os.Remove(target) // replaced, as tar does
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return err
-			}
-		default:
-			// Devices, FIFOs and hard links have no use in a download.
-		}
+// maxTarTrailer is what may follow a tar's end marker: tar pads its
+// stream to whole records (10 KiB by default), far less than this.
+const maxTarTrailer = 1 << 20
+
+// drainTrailer reads what follows the end of the archive, so that the
+// container's tar can write its padding and exit; a stream that goes on
+// past maxTarTrailer is not a tar's padding, and fails the download.
+func drainTrailer(r io.Reader) error {
+	n, err := io.Copy(io.Discard, io.LimitReader(r, maxTarTrailer+1))
+	if err != nil {
+		return fmt.Errorf("read past the archive's end: %w", err)
 	}
+	if n > maxTarTrailer {
+		return fmt.Errorf("the container wrote more than %d bytes past the archive's end", maxTarTrailer)
+	}
+	return nil
 }
