@@ -16,6 +16,7 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/virtforge/terraform-provider-virt/internal/redact"
 	"github.com/virtforge/terraform-provider-virt/internal/virt"
 )
 
@@ -39,7 +40,8 @@ var _ packersdk.Communicator = (*Communicator)(nil)
 // Start runs cmd.Command with /bin/sh -c in the container and returns once
 // it runs; its exit status is set on cmd when it ends.
 func (c *Communicator) Start(ctx context.Context, cmd *packersdk.RemoteCmd) error {
-	log.Printf("[DEBUG] virt-container: executing in %s: %s", c.name, cmd.Command)
+	// Provisioners pass secrets as NAME='value' in front of their script.
+	log.Printf("[DEBUG] virt-container: executing in %s: %s", c.name, redact.ShellEnv(cmd.Command))
 	go func() {
 		status, err := c.driver.Exec(ctx, c.name, virt.ExecSpec{
 			Args:   []string{"/bin/sh", "-c", cmd.Command},

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -40,6 +41,36 @@ func TestCommunicatorStart(t *testing.T) {
 	}
 	if want := []string{"/bin/sh", "-c", "echo hi; exit 7"}; !reflect.DeepEqual(f.execs[0], want) {
 		t.Errorf("exec %q, want %q", f.execs[0], want)
+	}
+}
+
+// TestCommunicatorStartLogRedacted: the command a provisioner runs is
+// logged without the values of the environment it sets for its script.
+func TestCommunicatorStartLogRedacted(t *testing.T) {
+	var logged bytes.Buffer
+	prevOut, prevFlags := log.Writer(), log.Flags()
+	log.SetOutput(&logged)
+	t.Cleanup(func() { log.SetOutput(prevOut); log.SetFlags(prevFlags) })
+
+	c := &Communicator{driver: &fakeDriver{exec: func(virt.ExecSpec) (int, error) { return 0, nil }}, name: "ct"}
+	command := `chmod +x /tmp/script.sh; PASSWORD='s3cret' TOKEN="tok en" /tmp/script.sh`
+	cmd := &packersdk.RemoteCmd{Command: command}
+	if err := c.Start(context.Background(), cmd); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-waitExit(cmd):
+	case <-time.After(5 * time.Second):
+		t.Fatal("command never exited")
+	}
+	out := logged.String()
+	for _, secret := range []string{"s3cret", "tok en"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log holds the secret %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "PASSWORD=<redacted> TOKEN=<redacted> /tmp/script.sh") {
+		t.Errorf("the log does not show the redacted command:\n%s", out)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/virtforge/terraform-provider-virt/internal/redact"
 )
 
 const defaultShutdownTimeout = 5 * time.Minute
@@ -33,7 +35,9 @@ func (s *stepShutdown) Run(ctx context.Context, state multistep.StateBag) multis
 		}
 		return multistep.ActionContinue
 	}
-	ui.Say(fmt.Sprintf("Shutting down the guest with %q...", c.ShutdownCommand))
+	// The UI's messages go to Packer's log as well; a shutdown command may
+	// set secrets as NAME='value' for what it runs.
+	ui.Say(fmt.Sprintf("Shutting down the guest with %q...", redact.ShellEnv(c.ShutdownCommand)))
 	cmd := &packersdk.RemoteCmd{Command: c.ShutdownCommand}
 	if err := comm.Start(ctx, cmd); err != nil {
 		return halt(state, fmt.Errorf("shutdown_command: %w", err))
