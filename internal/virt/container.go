@@ -517,9 +517,12 @@ func (e *HasClonesError) Error() string {
 // more of its own.
 const ContainerMetadataName = "virt-metadata.json"
 
-// ContainerMetadataMode is the metadata file's mode: it holds nothing
-// secret, and whoever may list the host's templates may read what they are.
-const ContainerMetadataMode fs.FileMode = 0o644
+// ContainerMetadataMode is the metadata file's mode: that of the LXC
+// config beside it (0640, in a 0770 container directory), so that whoever
+// may read the template's config may read what it holds, and nobody else.
+// Its readers (ContainerTemplates, in the provider) run as the LXC path's
+// owner; neither LXC nor the container reads it.
+const ContainerMetadataMode fs.FileMode = 0o640
 
 // Keys of the container metadata file.
 const (

@@ -306,6 +306,11 @@ func TestContainerMetadata(t *testing.T) {
 	if st.Mode().Perm() != ContainerMetadataMode {
 		t.Errorf("mode %v, want %v", st.Mode().Perm(), ContainerMetadataMode)
 	}
+	// Users without access to the template's LXC config have none to
+	// what it holds either.
+	if st.Mode().Perm()&0o007 != 0 {
+		t.Errorf("mode %v lets every user read the metadata", st.Mode().Perm())
+	}
 	got, err := ReadContainerMetadata(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,12 @@ import (
 // it, named after it.
 func metadataPath(archive string) string { return archive + ".json" }
 
+// artifactMode is the mode of the output archive and its metadata: the
+// archive holds the guest's whole file system, its secrets (host keys,
+// shadow, tokens a provisioner left) included, so only its owner may read
+// it; sharing it is a choice made after the build.
+const artifactMode fs.FileMode = 0o600
+
 // stepOutputArchive writes the stopped build container's root file system
 // as output_archive (ids as the container sees them, so unprivileged
 // builds come out from 0), and the metadata file beside it. Both are
@@ -59,7 +65,7 @@ func (s *stepOutputArchive) Run(ctx context.Context, state multistep.StateBag) m
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
+		err = os.Chmod(tmp.Name(), artifactMode)
 	}
 	if err != nil {
 		return halt(state, fmt.Errorf("output_archive: %w", err))
@@ -71,7 +77,7 @@ func (s *stepOutputArchive) Run(ctx context.Context, state multistep.StateBag) m
 	}
 	mdTmp := tmp.Name() + ".json"
 	s.written = append(s.written, mdTmp)
-	if err := os.WriteFile(mdTmp, append(mdJSON, '\n'), 0o644); err != nil {
+	if err := writeNewFile(mdTmp, append(mdJSON, '\n'), artifactMode); err != nil {
 		return halt(state, fmt.Errorf("output_archive metadata: %w", err))
 	}
 
@@ -248,4 +254,22 @@ func lxdMetadataYAML(md map[string]string) []byte {
 	}
 	b.WriteString("templates: {}\n")
 	return []byte(b.String())
+}
+
+// writeNewFile writes data to a file that must not exist yet (so nothing
+// planted under its name, a symlink, is written through), with mode exactly
+// (not narrowed by the umask).
+func writeNewFile(path string, data []byte, mode fs.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
