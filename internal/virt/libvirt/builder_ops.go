@@ -10,6 +10,7 @@ import (
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/virtforge/terraform-provider-virt/internal/virt"
 )
@@ -339,7 +340,20 @@ func (c *Client) MachineXML(ctx context.Context, name string) (string, error) {
 // reads through any backing chain (a clone becomes self-contained) and
 // writes only data, so the copy is sparse. dst.CapacityBytes 0 keeps the
 // source's capacity. ErrExists when dst's name is taken.
-func (c *Client) CopyVolume(ctx context.Context, srcKey string, dst virt.VolumeSpec) (*virt.VolumeSpec, error) {
+//
+// srcFormat is the format the caller made the source with. libvirt reads
+// the source as the format it has on record for it, and a directory pool
+// re-reads that record from each file's first bytes at every pool refresh
+// (any upload to the pool makes one): a raw disk whose guest wrote a qcow2
+// header onto it is then on record as a qcow2 image backed by a host file
+// of the guest's choosing, which the copy would read into dst. So the copy
+// is refused while the record says anything but srcFormat (or gives a raw
+// source a backing store), and undone when a refresh changed the record
+// while it ran.
+func (c *Client) CopyVolume(ctx context.Context, srcKey, srcFormat string, dst virt.VolumeSpec) (*virt.VolumeSpec, error) {
+	if srcFormat == "" {
+		return nil, fmt.Errorf("copy volume %q: the format it was made with is not named", srcKey)
+	}
 	dst = dst.WithDefaults()
 	dst.BackingVolumeKey = ""
 	release, err := c.storageLocks.share(ctx, dst.Pool)
@@ -357,11 +371,14 @@ func (c *Client) CopyVolume(ctx context.Context, srcKey string, dst virt.VolumeS
 		if err != nil {
 			return wrap(err, "look up", "volume", srcKey)
 		}
+		x, err := volumeXML(lv, src)
+		if err != nil {
+			return err
+		}
+		if err := recordedAs(x, srcKey, srcFormat); err != nil {
+			return err
+		}
 		if dst.CapacityBytes == 0 {
-			x, err := volumeXML(lv, src)
-			if err != nil {
-				return err
-			}
 			if dst.CapacityBytes, err = volumeCapacity(x); err != nil {
 				return fmt.Errorf("volume %q: %w", srcKey, err)
 			}
@@ -379,16 +396,46 @@ func (c *Client) CopyVolume(ctx context.Context, srcKey string, dst virt.VolumeS
 		if err != nil {
 			return wrap(err, "copy volume "+srcKey+" to", "volume", dst.Pool+"/"+dst.Name)
 		}
+		// The file's content does not change while it is copied, so a
+		// record that still says srcFormat now said so when libvirt
+		// read it.
+		if x, err = volumeXML(lv, src); err == nil {
+			err = recordedAs(x, srcKey, srcFormat)
+		}
+		if err != nil {
+			if derr := lv.StorageVolDelete(vol, 0); derr != nil {
+				c.log.Warn("delete the copy of a volume whose record changed failed", "key", vol.Key, "error", derr)
+			}
+			return err
+		}
 		out, err = readVolume(lv, vol)
 		return err
 	})
 	return out, err
 }
 
+// recordedAs checks that libvirt has the volume on record in the format
+// it was made with, and, for a raw one, without a backing store: a record
+// that differs was probed from the volume's content (see CopyVolume).
+func recordedAs(x *libvirtxml.StorageVolume, key, format string) error {
+	got := recordedFormat(x)
+	if got != format {
+		return fmt.Errorf("volume %q was made %s, but libvirt now takes it for %s (a directory pool re-reads a file's format from its content, which a guest writes): refusing to read it as %s",
+			key, format, got, got)
+	}
+	if b := x.BackingStore; format == virt.FormatRaw && b != nil && b.Path != "" {
+		return fmt.Errorf("volume %q was made raw, but libvirt now gives it the backing file %s (read from its content): refusing to read it", key, b.Path)
+	}
+	return nil
+}
+
 // DownloadVolume writes the volume's bytes (its stored form: a qcow2 file
 // stays qcow2) to the file at path, sparse: runs of zeros become holes.
+//
+// The file is its owner's only: a guest's disk holds its secrets (keys,
+// password hashes, whatever the build put there).
 func (c *Client) DownloadVolume(ctx context.Context, key, path string) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("download volume %q: %w", key, err)
 	}

@@ -493,11 +493,11 @@ func (c *Client) CreateVolume(ctx context.Context, spec virt.VolumeSpec) (*virt.
 			if b.Target == nil || b.Target.Path == "" {
 				return fmt.Errorf("backing volume %q has no path", spec.BackingVolumeKey)
 			}
-			doc.BackingStore = &libvirtxml.StorageVolumeBackingStore{Path: b.Target.Path}
-			if b.Target.Format != nil {
-				// Without an explicit backing format qemu would probe it,
-				// and a raw template could then pass for any format.
-				doc.BackingStore.Format = &libvirtxml.StorageVolumeTargetFormat{Type: b.Target.Format.Type}
+			// Without an explicit backing format qemu would probe it, and
+			// a raw template could then pass for any format.
+			doc.BackingStore = &libvirtxml.StorageVolumeBackingStore{
+				Path:   b.Target.Path,
+				Format: &libvirtxml.StorageVolumeTargetFormat{Type: recordedFormat(b)},
 			}
 		}
 		vol, err := createVolume(lv, pool, doc)
@@ -822,6 +822,22 @@ func readVolume(lv *golibvirt.Libvirt, vol golibvirt.StorageVol) (*virt.VolumeSp
 		}
 	}
 	return spec, nil
+}
+
+// recordedFormat is the format libvirt has on record for a volume, as
+// qemu-img is to read it: a directory pool calls an ISO 9660 image "iso",
+// and a volume without a format is raw (naming raw never lets qemu-img
+// follow a backing file named in the content).
+func recordedFormat(x *libvirtxml.StorageVolume) string {
+	if x.Target == nil || x.Target.Format == nil {
+		return virt.FormatRaw
+	}
+	switch f := x.Target.Format.Type; f {
+	case "", "iso", "none":
+		return virt.FormatRaw
+	default:
+		return f
+	}
 }
 
 // sizeBytes converts a libvirt size with unit to bytes. libvirt reports

@@ -80,15 +80,15 @@ build {
 		t.Errorf("output volume: format %s, backing %q, capacity %d; want a standalone qcow2 of %d bytes",
 			got.Format, got.BackingPath, got.CapacityBytes, src.CapacityBytes)
 	}
-	if info := qemuImg(t, "info", got.Path); info["backing-filename"] != nil {
+	if info := qemuImg(t, "info", virt.FormatQCOW2, got.Path); info["backing-filename"] != nil {
 		t.Errorf("the output has a backing file: %v", info)
 	}
 	// compact wrote it compressed (on a local host).
-	if check := qemuImg(t, "check", got.Path); check["compressed-clusters"] == nil || check["compressed-clusters"].(float64) == 0 {
+	if check := qemuImg(t, "check", virt.FormatQCOW2, got.Path); check["compressed-clusters"] == nil || check["compressed-clusters"].(float64) == 0 {
 		t.Errorf("the compact output has no compressed clusters: %v", check)
 	}
 	// Same guest-visible contents as the source, read through qemu-img.
-	if b, err := exec.Command("qemu-img", "compare", "-q", src.Path, got.Path).CombinedOutput(); err != nil {
+	if b, err := exec.Command("qemu-img", "compare", "-q", "-f", virt.FormatQCOW2, "-F", virt.FormatQCOW2, src.Path, got.Path).CombinedOutput(); err != nil {
 		t.Errorf("qemu-img compare source output: %v %s", err, b)
 	}
 	if got.AllocationBytes >= src.AllocationBytes {
@@ -104,10 +104,12 @@ build {
 	e.assertNothingLeft(t, output, output, source)
 }
 
-// qemuImg is `qemu-img CMD --output=json` (info, check) of path, decoded.
-func qemuImg(t *testing.T, cmd, path string) map[string]any {
+// qemuImg is `qemu-img CMD --output=json` (info, check) of path, read as
+// format (named: qemu-img would otherwise guess it from the content),
+// decoded.
+func qemuImg(t *testing.T, cmd, format, path string) map[string]any {
 	t.Helper()
-	b, err := exec.Command("qemu-img", cmd, "-U", "--output=json", path).Output()
+	b, err := exec.Command("qemu-img", cmd, "-U", "-f", format, "--output=json", path).Output()
 	if err != nil {
 		t.Fatalf("qemu-img %s %s: %v", cmd, path, err)
 	}

@@ -32,7 +32,7 @@ type Driver interface {
 	VolumeByKey(ctx context.Context, key string) (*virt.VolumeSpec, error)
 	CreateVolume(ctx context.Context, spec virt.VolumeSpec) (*virt.VolumeSpec, error)
 	UploadVolume(ctx context.Context, spec virt.VolumeSpec, source string) (*virt.VolumeSpec, error)
-	CopyVolume(ctx context.Context, srcKey string, dst virt.VolumeSpec) (*virt.VolumeSpec, error)
+	CopyVolume(ctx context.Context, srcKey, srcFormat string, dst virt.VolumeSpec) (*virt.VolumeSpec, error)
 	ResizeVolume(ctx context.Context, key string, capacityBytes uint64) error
 	DownloadVolume(ctx context.Context, key, path string) error
 	DeleteVolume(ctx context.Context, key string) error

@@ -47,7 +47,7 @@ func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) m
 	data := bootTemplateData{HTTPIP: httpIP, HTTPPort: httpPort(state), Name: c.VMName}
 
 	build := state.Get(stateBuildVolume).(*virt.VolumeSpec)
-	disks := []virt.DiskSpec{{VolumeKey: build.Key, Bus: c.DiskBus}}
+	disks := []virt.DiskSpec{{VolumeKey: build.Key, Format: build.Format, Bus: c.DiskBus}}
 	for _, k := range []string{stateISOVolume, stateCDVolume} {
 		if v, ok := state.Get(k).(*virt.VolumeSpec); ok {
 			disks = append(disks, virt.DiskSpec{VolumeKey: v.Key, Device: virt.DeviceCDROM, Bus: c.CDROMBus})

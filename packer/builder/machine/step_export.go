@@ -35,18 +35,22 @@ func (s *stepExport) Run(ctx context.Context, state multistep.StateBag) multiste
 		if err != nil {
 			return halt(state, err)
 		}
+		// Clones of the template take its format from libvirt's record.
+		if err := recordedAsMade(out, build.Format); err != nil {
+			return halt(state, err)
+		}
 		state.Put(stateOutput, out)
 		ui.Say(fmt.Sprintf("Output volume: %s/%s (%s)", out.Pool, out.Name, out.Key))
 		return multistep.ActionContinue
 	}
 	ui.Say(fmt.Sprintf("Copying the build disk to %s/%s (%s)...", c.OutputPool, c.OutputVolume, c.Format))
-	out, err := d.CopyVolume(ctx, build.Key, virt.VolumeSpec{Pool: c.OutputPool, Name: c.OutputVolume, Format: c.Format})
+	out, err := d.CopyVolume(ctx, build.Key, build.Format, virt.VolumeSpec{Pool: c.OutputPool, Name: c.OutputVolume, Format: c.Format})
 	if err != nil {
 		return halt(state, fmt.Errorf("copy the build disk to %s/%s: %w", c.OutputPool, c.OutputVolume, err))
 	}
 	state.Put(stateOutput, out)
 	if c.Compact && c.Format == virt.FormatQCOW2 && isLocalURI(c.URI) {
-		if err := compressInPlace(ctx, build.Path, out.Path); err != nil {
+		if err := compressInPlace(ctx, build.Path, build.Format, out.Path); err != nil {
 			ui.Say(fmt.Sprintf("Compression skipped (the sparse copy stays): %v", err))
 		}
 		if re, err := d.VolumeByKey(ctx, out.Key); err == nil {
@@ -75,12 +79,29 @@ func (s *stepExport) Cleanup(state multistep.StateBag) {
 // compressInPlace rewrites the qcow2 at dst (a volume libvirt made, so its
 // name, ownership and pool entry stay) as a compressed copy of src. libvirt's
 // own copy cannot compress; qemu-img on the host can, when the host is here.
-func compressInPlace(ctx context.Context, src, dst string) error {
+//
+// srcFormat is the format the build made src with, and qemu-img is told
+// it: left to guess, qemu-img reads a raw disk whose guest wrote a qcow2
+// header onto it as that qcow2 image, backed by whatever host file the
+// header names, and copies that file into the template.
+func compressInPlace(ctx context.Context, src, srcFormat, dst string) error {
 	if src == "" || dst == "" {
 		return fmt.Errorf("volume paths unknown")
 	}
+	if srcFormat == "" {
+		return fmt.Errorf("the format of %s is unknown", src)
+	}
 	tmp := dst + ".compress"
-	cmd := exec.CommandContext(ctx, "qemu-img", "convert", "-c", "-O", "qcow2", src, tmp)
+	// Made here, owner-only, so that qemu-img writes into it (an existing
+	// file keeps its mode) instead of creating it readable by all while
+	// the guest's data goes in.
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	_ = f.Close()
+	cmd := exec.CommandContext(ctx, "qemu-img", "convert", "-c", "-f", srcFormat, "-O", "qcow2", src, tmp)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("qemu-img convert -c: %w: %s", err, strings.TrimSpace(string(b)))
@@ -89,6 +110,22 @@ func compressInPlace(ctx context.Context, src, dst string) error {
 		_ = os.Chmod(tmp, st.Mode())
 	}
 	return os.Rename(tmp, dst)
+}
+
+// recordedAsMade checks that libvirt still has the volume on record in the
+// format the build made it with. A directory pool re-reads a file's format
+// from its content at every pool refresh: a raw disk whose guest wrote a
+// qcow2 header onto it is then on record as a qcow2 image backed by a host
+// file of the guest's choosing, and every clone of the template would read
+// that file.
+func recordedAsMade(vol *virt.VolumeSpec, format string) error {
+	switch {
+	case vol.Format != format:
+		return fmt.Errorf("volume %s was made %s, but libvirt now takes it for %s (read from the content the guest wrote): not keeping it as the template", vol.Key, format, vol.Format)
+	case format == virt.FormatRaw && vol.BackingPath != "":
+		return fmt.Errorf("volume %s was made raw, but libvirt now gives it the backing file %s (read from the content the guest wrote): not keeping it as the template", vol.Key, vol.BackingPath)
+	}
+	return nil
 }
 
 // isLocalURI reports whether the libvirt host is this machine, so that its

@@ -36,7 +36,17 @@ type manifest struct {
 // stepOutputDir writes a copy of the output disk (sparse), the domain XML
 // the build used, its serial console log, SHA256SUMS and manifest.json into
 // output_directory.
+//
+// All of it is its owner's only (files 0600, the directory 0700): the disk
+// holds the guest's secrets, the console log can show what an installer
+// was told (passwords included), and the rest says where the template is.
 type stepOutputDir struct{}
+
+// Modes of what stepOutputDir writes.
+const (
+	outputDirMode  os.FileMode = 0o700
+	outputFileMode os.FileMode = 0o600
+)
 
 func (s *stepOutputDir) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	c := state.Get(stateConfig).(*Config)
@@ -49,7 +59,11 @@ func (s *stepOutputDir) Run(ctx context.Context, state multistep.StateBag) multi
 	if c.PackerForce {
 		_ = os.RemoveAll(c.OutputDirectory)
 	}
-	if err := os.MkdirAll(c.OutputDirectory, 0o755); err != nil {
+	if err := os.MkdirAll(c.OutputDirectory, outputDirMode); err != nil {
+		return halt(state, fmt.Errorf("output_directory: %w", err))
+	}
+	// One that was there (empty) keeps its mode otherwise.
+	if err := os.Chmod(c.OutputDirectory, outputDirMode); err != nil {
 		return halt(state, fmt.Errorf("output_directory: %w", err))
 	}
 	state.Put("output_dir_made", true)
@@ -58,22 +72,23 @@ func (s *stepOutputDir) Run(ctx context.Context, state multistep.StateBag) multi
 	if err := d.DownloadVolume(ctx, out.Key, disk); err != nil {
 		return halt(state, err)
 	}
+	if err := os.Chmod(disk, outputFileMode); err != nil {
+		return halt(state, err)
+	}
 	files := []string{disk}
 	if x, ok := state.Get(stateDomainXML).(string); ok && x != "" {
 		p := filepath.Join(c.OutputDirectory, c.VMName+".xml")
-		if err := os.WriteFile(p, []byte(x), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(x), outputFileMode); err != nil {
 			return halt(state, err)
 		}
 		files = append(files, p)
 	}
 	// The serial console of the whole build: what an unattended installer
-	// printed is often the only record of why it did what it did. Readable
-	// by its owner only, like the log it copies: an installer's console can
-	// show what it was told, passwords included.
+	// printed is often the only record of why it did what it did.
 	if log, ok := state.Get(stateConsole).(*consoleLog); ok {
 		if b, err := os.ReadFile(log.path); err == nil {
 			p := filepath.Join(c.OutputDirectory, c.VMName+"-console.log")
-			if err := os.WriteFile(p, b, 0o600); err != nil {
+			if err := os.WriteFile(p, b, outputFileMode); err != nil {
 				return halt(state, err)
 			}
 			files = append(files, p)
@@ -88,7 +103,7 @@ func (s *stepOutputDir) Run(ctx context.Context, state multistep.StateBag) multi
 		sums = append(sums, h+"  "+filepath.Base(f))
 	}
 	sumFile := filepath.Join(c.OutputDirectory, "SHA256SUMS")
-	if err := os.WriteFile(sumFile, []byte(strings.Join(sums, "\n")+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(sumFile, []byte(strings.Join(sums, "\n")+"\n"), outputFileMode); err != nil {
 		return halt(state, err)
 	}
 	m := manifest{
@@ -101,7 +116,7 @@ func (s *stepOutputDir) Run(ctx context.Context, state multistep.StateBag) multi
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
 	manFile := filepath.Join(c.OutputDirectory, "manifest.json")
-	if err := os.WriteFile(manFile, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(manFile, append(b, '\n'), outputFileMode); err != nil {
 		return halt(state, err)
 	}
 	state.Put(stateOutputFiles, append(files, sumFile, manFile))

@@ -28,6 +28,7 @@ func (s *stepPrepareDisk) Run(ctx context.Context, state multistep.StateBag) mul
 		vol    *virt.VolumeSpec
 		err    error
 		direct = !c.Compact
+		format string // what the disk is made as
 	)
 	name := func() string {
 		if direct {
@@ -42,6 +43,7 @@ func (s *stepPrepareDisk) Run(ctx context.Context, state multistep.StateBag) mul
 			return halt(state, fmt.Errorf("disk_image %s: %w", c.DiskImage, perr))
 		}
 		direct = direct && img.Format == c.Format
+		format = img.Format
 		ui.Say(fmt.Sprintf("Uploading %s (%s, %d MiB of data) to %s/%s...", c.DiskImage, img.Format, img.FileSize>>20, c.OutputPool, name()))
 		vol, err = d.UploadVolume(ctx, virt.VolumeSpec{Pool: c.OutputPool, Name: name(), CapacityBytes: max(c.diskSizeBytes, img.VirtualSize)}, c.DiskImage)
 	case c.SourceVolume != "":
@@ -51,14 +53,20 @@ func (s *stepPrepareDisk) Run(ctx context.Context, state multistep.StateBag) mul
 			return halt(state, rerr)
 		}
 		ui.Say(fmt.Sprintf("Cloning %s copy-on-write to %s/%s...", c.SourceVolume, c.OutputPool, name()))
-		vol, err = d.CreateVolume(ctx, virt.VolumeSpec{Pool: c.OutputPool, Name: name(), Format: virt.FormatQCOW2, CapacityBytes: c.diskSizeBytes, BackingVolumeKey: key})
+		format = virt.FormatQCOW2
+		vol, err = d.CreateVolume(ctx, virt.VolumeSpec{Pool: c.OutputPool, Name: name(), Format: format, CapacityBytes: c.diskSizeBytes, BackingVolumeKey: key})
 	default:
 		ui.Say(fmt.Sprintf("Creating a blank %s disk of %d MiB as %s/%s...", c.Format, c.diskSizeBytes>>20, c.OutputPool, name()))
-		vol, err = d.CreateVolume(ctx, virt.VolumeSpec{Pool: c.OutputPool, Name: name(), Format: c.Format, CapacityBytes: c.diskSizeBytes})
+		format = c.Format
+		vol, err = d.CreateVolume(ctx, virt.VolumeSpec{Pool: c.OutputPool, Name: name(), Format: format, CapacityBytes: c.diskSizeBytes})
 	}
 	if err != nil {
 		return halt(state, fmt.Errorf("prepare the build disk %s/%s: %w", c.OutputPool, name(), err))
 	}
+	// The format the disk was made as, which every later step names (to
+	// libvirt and qemu-img): not libvirt's record, which a pool refresh
+	// re-reads from the content the guest writes.
+	vol.Format = format
 	state.Put(stateBuildVolume, vol)
 	state.Put(stateBuildIsOut, direct)
 	return multistep.ActionContinue
