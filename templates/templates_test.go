@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/virtforge/terraform-provider-virt/internal/testenv"
 )
@@ -775,5 +780,155 @@ func TestTemplatesFormatted(t *testing.T) {
 	out, err := exec.Command(testenv.PackerBinary(t), "fmt", "-check", "-recursive", filepath.Join(root(t), "templates")).CombinedOutput()
 	if err != nil {
 		t.Errorf("packer fmt -check -recursive templates: %v; run packer fmt on these:\n%s", err, out)
+	}
+}
+
+// buildersBindingHTTP are the builders that, with http_bind_address unset,
+// bind Packer's HTTP server to the host's address on the build network
+// rather than to all addresses (virt-machine: packer/builder/machine's
+// TestHTTPServerBindsToTheNetwork holds it to that).
+var buildersBindingHTTP = []string{"virt-machine"}
+
+// httpSource is a source block of a template that runs Packer's HTTP
+// server, and where it binds it: bind is nil when http_bind_address is
+// unset, else its value.
+type httpSource struct {
+	kind, name string
+	bind       *cty.Value
+}
+
+// httpSources reads the source blocks of a template folder (its own files
+// and the shared ones it links) that serve files over Packer's HTTP server
+// (http_directory, http_content), with http_bind_address evaluated against
+// the variables' defaults.
+func httpSources(t *testing.T, dir string) []httpSource {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pkr.hcl"))
+	var bodies []*hclsyntax.Body
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, diags := hclsyntax.ParseConfig(b, f, hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", f, diags)
+		}
+		bodies = append(bodies, file.Body.(*hclsyntax.Body))
+	}
+	defaults := map[string]cty.Value{}
+	for _, body := range bodies {
+		for _, blk := range body.Blocks {
+			if blk.Type != "variable" || len(blk.Labels) != 1 {
+				continue
+			}
+			if a, ok := blk.Body.Attributes["default"]; ok {
+				// Defaults that need more than literals stay unknown.
+				if v, diags := a.Expr.Value(nil); !diags.HasErrors() {
+					defaults[blk.Labels[0]] = v
+				}
+			}
+		}
+	}
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(defaults)}}
+	var out []httpSource
+	for _, body := range bodies {
+		for _, blk := range body.Blocks {
+			if blk.Type != "source" || len(blk.Labels) != 2 {
+				continue
+			}
+			attrs := blk.Body.Attributes
+			if attrs["http_directory"] == nil && attrs["http_content"] == nil {
+				continue
+			}
+			s := httpSource{kind: blk.Labels[0], name: blk.Labels[1]}
+			if a := attrs["http_bind_address"]; a != nil {
+				v, diags := a.Expr.Value(ctx)
+				if diags.HasErrors() {
+					t.Errorf("%s: source %s.%s: http_bind_address: %v (keep it a literal or a variable with a literal default)", dir, s.kind, s.name, diags)
+					continue
+				}
+				s.bind = &v
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// boundError says why a source's HTTP server would listen on all of this
+// machine's addresses, or nil when it binds to one.
+func (s httpSource) boundError() error {
+	if s.bind == nil {
+		if slices.Contains(buildersBindingHTTP, s.kind) {
+			return nil
+		}
+		return fmt.Errorf("serves HTTP without http_bind_address: the %s builder then listens on all addresses", s.kind)
+	}
+	v := *s.bind
+	if v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+		return fmt.Errorf("http_bind_address is %#v, not an address", v)
+	}
+	if a, err := netip.ParseAddr(v.AsString()); v.AsString() == "" || (err == nil && a.IsUnspecified()) {
+		return fmt.Errorf("http_bind_address %q listens on all addresses", v.AsString())
+	}
+	return nil
+}
+
+// TestTemplatesBindHTTPServer: a template whose installer takes its answer
+// file (and the passwords in it) from Packer's HTTP server must not have
+// that server listen on all of this machine's addresses, only on the one
+// the guest reaches: http_bind_address set to an address, or unset in a
+// source whose builder then binds to the build network's host address.
+func TestTemplatesBindHTTPServer(t *testing.T) {
+	served := 0
+	for _, d := range templateDirs(t) {
+		for _, s := range httpSources(t, filepath.Join(root(t), "templates", filepath.FromSlash(d))) {
+			served++
+			if err := s.boundError(); err != nil {
+				t.Errorf("templates/%s: source %s.%s: %v", d, s.kind, s.name, err)
+			}
+		}
+	}
+	// debian-12, freebsd-14 and those linking machine-http-install.pkr.hcl.
+	if served < 3 {
+		t.Errorf("%d sources serve HTTP: the check does not see the templates' http_content", served)
+	}
+}
+
+// The check of TestTemplatesBindHTTPServer on made-up templates: each way
+// of leaving the server on all addresses fails it.
+func TestHTTPBindCheck(t *testing.T) {
+	source := func(kind string, attrs ...string) string {
+		return fmt.Sprintf("source %q \"a\" {\n  %s\n}\n", kind, strings.Join(attrs, "\n  "))
+	}
+	const bindVar = `http_bind_address = var.bind`
+	variable := func(def string) string { return fmt.Sprintf("variable \"bind\" {\n  default = %q\n}\n", def) }
+	for name, tc := range map[string]struct {
+		hcl string
+		ok  bool
+	}{
+		"virt-machine, unset":       {source("virt-machine", `http_content = {}`), true},
+		"other builder, unset":      {source("qemu", `http_directory = "http"`), false},
+		"all IPv4 addresses":        {source("virt-machine", `http_content = {}`, `http_bind_address = "0.0.0.0"`), false},
+		"all IPv6 addresses":        {source("virt-machine", `http_content = {}`, `http_bind_address = "::"`), false},
+		"empty":                     {source("qemu", `http_content = {}`, `http_bind_address = ""`), false},
+		"variable, all addresses":   {variable("0.0.0.0") + source("virt-machine", `http_content = {}`, bindVar), false},
+		"variable, network address": {variable("192.168.122.1") + source("qemu", `http_content = {}`, bindVar), true},
+		"no HTTP server":            {source("qemu", `http_bind_address = "0.0.0.0"`), true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			mustWrite(t, filepath.Join(dir, "t.pkr.hcl"), tc.hcl)
+			var errs []error
+			for _, s := range httpSources(t, dir) {
+				if err := s.boundError(); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			if ok := len(errs) == 0; ok != tc.ok {
+				t.Errorf("passes: %v (%v), want %v", ok, errs, tc.ok)
+			}
+		})
 	}
 }

@@ -131,7 +131,7 @@ func (b *Builder) steps() []multistep.Step {
 		)
 	}
 	steps = append(steps,
-		commonsteps.HTTPServerFromHTTPConfig(&c.HTTPConfig),
+		&stepHTTPServer{},
 		&stepCreateMachine{},
 		&stepInstallerReboot{},
 		&stepBoot{},

@@ -121,7 +121,11 @@ type Config struct {
 	CleanForClone bool `mapstructure:"clean_for_clone"`
 
 	diskSizeBytes uint64
-	ctx           interpolate.Context
+	// httpBindDefault: http_bind_address was not set, so the HTTP server
+	// binds to the host's address on the network (stepHTTPServer), not to
+	// the SDK's default of all addresses.
+	httpBindDefault bool
+	ctx             interpolate.Context
 }
 
 var (
@@ -277,7 +281,12 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		add("clean_for_clone: needs a communicator (it runs inside the guest); communicator is \"none\"")
 	}
 
+	c.httpBindDefault = c.HTTPAddress == ""
 	addAll(c.HTTPConfig.Prepare(&c.ctx))
+	if c.servesHTTP() && !c.httpBindDefault && isWildcard(c.HTTPAddress) {
+		warnings = append(warnings, fmt.Sprintf("http_bind_address %q: the HTTP server, which serves answer files (and the passwords in them), listens on all of this machine's addresses; "+
+			"unset, it binds to the host's address on network %q only", c.HTTPAddress, c.Network))
+	}
 	addAll(c.CDConfig.Prepare(&c.ctx))
 	addAll(c.FloppyConfig.Prepare(&c.ctx))
 	addAll(c.BootConfig.Prepare(&c.ctx))

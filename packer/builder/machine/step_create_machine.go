@@ -39,11 +39,15 @@ func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) m
 	d := state.Get(stateDriver).(Driver)
 	ui := state.Get("ui").(packersdk.Ui)
 
-	httpIP, err := networkAddress(ctx, d, c.Network)
-	if err != nil {
-		ui.Say(fmt.Sprintf("No host address on network %q for {{ .HTTPIP }}: %v", c.Network, err))
+	// The HTTP server's step found it already when it bound to it.
+	httpIP, _ := state.Get(stateHTTPIP).(string)
+	if httpIP == "" {
+		var err error
+		if httpIP, err = networkAddress(ctx, d, c.Network); err != nil {
+			ui.Say(fmt.Sprintf("No host address on network %q for {{ .HTTPIP }}: %v", c.Network, err))
+		}
+		state.Put(stateHTTPIP, httpIP)
 	}
-	state.Put(stateHTTPIP, httpIP)
 	data := bootTemplateData{HTTPIP: httpIP, HTTPPort: httpPort(state), Name: c.VMName}
 
 	build := state.Get(stateBuildVolume).(*virt.VolumeSpec)
@@ -65,9 +69,11 @@ func (s *stepCreateMachine) Run(ctx context.Context, state multistep.StateBag) m
 	if boot != nil && boot.Cmdline != "" {
 		ictx := c.ctx
 		ictx.Data = data
-		if boot.Cmdline, err = interpolate.Render(boot.Cmdline, &ictx); err != nil {
+		cmdline, err := interpolate.Render(boot.Cmdline, &ictx)
+		if err != nil {
 			return halt(state, fmt.Errorf("boot.cmdline: %w", err))
 		}
+		boot.Cmdline = cmdline
 	}
 	console, err := newConsoleLog(filepath.Join(state.Get(stateTempDir).(string), "console.log"))
 	if err != nil {
@@ -164,6 +170,12 @@ func networkAddress(ctx context.Context, d Driver, network string) (string, erro
 	if err != nil {
 		return "", err
 	}
+	return hostAddress(n)
+}
+
+// hostAddress is the host's first IPv4 address on the network, from its
+// definition.
+func hostAddress(n *virt.NetworkSpec) (string, error) {
 	for _, a := range n.Addresses {
 		p, err := netip.ParsePrefix(a)
 		if err != nil {
@@ -176,7 +188,7 @@ func networkAddress(ctx context.Context, d Driver, network string) (string, erro
 			return p.Addr().String(), nil
 		}
 	}
-	return "", fmt.Errorf("network %q has no IPv4 address", network)
+	return "", fmt.Errorf("network %q has no IPv4 address", n.Name)
 }
 
 func httpPort(state multistep.StateBag) int {
