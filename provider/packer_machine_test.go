@@ -172,7 +172,7 @@ build {
   }
 }
 `, testenv.File(t, "debian/disk.qcow2"), testenv.File(t, "debian/vmlinuz"), testenv.File(t, "debian/initrd.img"),
-		name, testenv.SSHKey(t), writeUnit)
+		name, testenv.DebianImageKey(t), writeUnit)
 	tpl := filepath.Join(dir, "machine.pkr.hcl")
 	if err := os.WriteFile(tpl, []byte(template), 0o600); err != nil {
 		t.Fatal(err)

@@ -120,7 +120,7 @@ func buildDebianTemplate(t *testing.T, packer string, env []string, name string)
 	dir := filepath.Join(root(t), "templates", "machine", "debian-12")
 	image := fmt.Sprintf(`{disk=%q,kernel=%q,initrd=%q,ssh_key=%q}`,
 		testenv.File(t, "debian/disk.qcow2"), testenv.File(t, "debian/vmlinuz"),
-		testenv.File(t, "debian/initrd.img"), testenv.SSHKey(t))
+		testenv.File(t, "debian/initrd.img"), testenv.DebianImageKey(t))
 	start := time.Now()
 	out, err := runErr(dir, env, "", packer, "build", "-machine-readable",
 		"-only=virt-machine.image",

@@ -84,11 +84,13 @@ const (
 	RemoteHost = "127.0.0.1"
 	// SSHPort is the test sshd (root, key only; SSHKey).
 	SSHPort = 2222
-	// LibvirtTCPPort is libvirtd's plain TCP listener (auth_tcp none).
-	LibvirtTCPPort = 16509
 	// LibvirtTLSPort is libvirtd's TLS listener (certificates of PKIDir).
 	LibvirtTLSPort = 16514
 )
+
+// DebianImageKey is the private key root accepts in the Debian image
+// (debian/disk.qcow2) that scripts/setup builds.
+func DebianImageKey(t testing.TB) string { return File(t, "debian/id_ed25519") }
 
 // SSHKey is the private key the test sshd accepts for root.
 func SSHKey(t testing.TB) string { return File(t, "ssh/id_ed25519") }
@@ -133,8 +135,16 @@ func LibSSHURI(t testing.TB) string {
 	return remoteURI("libssh", SSHPort, "root", url.Values{"keyfile": {SSHKey(t)}, "known_hosts": {SSHKnownHosts(t)}})
 }
 
-// TCPURI is qemu+tcp to libvirtd's TCP listener.
-func TCPURI() string { return remoteURI("tcp", LibvirtTCPPort, "", nil) }
+// TCPURI is qemu+tcp to a forwarder that this test starts in front of the
+// local libvirtd's socket and that lives as long as the test. libvirtd's
+// own TCP listener has no authentication but SASL; the forwarder admits
+// only connections whose socket root owns (the same rule as libvirtd's
+// read-write socket), so no user of the host gains libvirt through it.
+func TCPURI(t testing.TB) string {
+	t.Helper()
+	addr := ForwardToLibvirt(t, nil)
+	return "qemu+tcp://" + addr + "/system"
+}
 
 // TLSURI is qemu+tls to libvirtd's TLS listener with PKIDir.
 func TLSURI(t testing.TB) string {

@@ -1,5 +1,5 @@
 # The quick start's machine template: a bootable Debian 12 disk image (the one
-# `make testenv` builds: debootstrap, the cloud kernel, sshd), provisioned over
+# `make setup` builds: debootstrap, the cloud kernel, sshd), provisioned over
 # SSH and cleaned for cloning (machine-id, SSH host keys). The result is a
 # volume in the default pool, which main.tf clones copy-on-write.
 packer {

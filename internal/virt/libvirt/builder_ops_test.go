@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,35 +197,8 @@ func TestStreamConsoleReadyBeforeStart(t *testing.T) {
 	ctx := t.Context()
 
 	const linkDelay = 5 * time.Second
-	target, err := url.Parse(testenv.TCPURI())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer func() { _ = in.Close() }()
-				time.Sleep(linkDelay)
-				out, err := net.Dial("tcp", target.Host)
-				if err != nil {
-					return
-				}
-				defer func() { _ = out.Close() }()
-				go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-				_, _ = io.Copy(in, out)
-			}()
-		}
-	}()
-	remote, err := New(ctx, Options{URI: "qemu+tcp://" + ln.Addr().String() + target.Path})
+	addr := testenv.ForwardToLibvirt(t, func(net.Conn) { time.Sleep(linkDelay) })
+	remote, err := New(ctx, Options{URI: "qemu+tcp://" + addr + "/system"})
 	if err != nil {
 		t.Fatal(err)
 	}

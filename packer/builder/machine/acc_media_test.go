@@ -116,7 +116,7 @@ build {
     ]
   }
 }
-`, iso, isoSum, userDataFile, metaData, driverFile, output, outDir, testenv.URI(), liveXML, floppyCopy, testenv.TCPURI()))
+`, iso, isoSum, userDataFile, metaData, driverFile, output, outDir, testenv.URI(), liveXML, floppyCopy, testenv.TCPURI(t)))
 
 	start := time.Now()
 	out := e.run(t, e.command("build", tpl))

@@ -92,7 +92,7 @@ source "virt-machine" "test" {
 %s
 }
 `, testenv.File(t, "debian/disk.qcow2"), testenv.File(t, "debian/vmlinuz"), testenv.File(t, "debian/initrd.img"),
-		output, testenv.SSHKey(t), extra)
+		output, testenv.DebianImageKey(t), extra)
 }
 
 // assertNothingLeft fails when the build named output left a machine, a

@@ -4,7 +4,7 @@
 #   users: packer build -only=virt-machine.iso -var iso_url=... .
 # - virt-machine.image: a bootable Debian disk image (root filesystem on the
 #   whole disk, booted with its own kernel and initrd), such as the one
-#   scripts/testenv makes with debootstrap. CI builds this one: the installer
+#   make setup makes with debootstrap. CI builds this one: the installer
 #   ISO cannot be downloaded there, the Debian archive can.
 variable "disk_size" {
   type    = string
