@@ -40,25 +40,25 @@ func TestSubids(t *testing.T) {
 		name:    "no files",
 		wantUID: "root:100000:65536\n", wantGID: "root:100000:65536\n",
 	}, {
-		name:    "a first user owns the usual range",
-		subuid:  "alice:100000:65536\n", subgid: "alice:100000:65536\n",
+		name:   "a first user owns the usual range",
+		subuid: "alice:100000:65536\n", subgid: "alice:100000:65536\n",
 		wantUID: "alice:100000:65536\nroot:196608:65536\n", wantGID: "alice:100000:65536\nroot:196608:65536\n",
 	}, {
-		name: "taken ranges differ between the files: one start free in both",
+		name:    "taken ranges differ between the files: one start free in both",
 		subuid:  "alice:100000:65536\n",
 		subgid:  "bob:196608:65536\n",
 		wantUID: "alice:100000:65536\nroot:262144:65536\n", wantGID: "bob:196608:65536\nroot:262144:65536\n",
 	}, {
-		name:    "root has a range of its own already: nothing changes",
-		subuid:  "alice:100000:65536\nroot:1000000:65536\n", subgid: "root:1000000:65536\n",
+		name:   "root has a range of its own already: nothing changes",
+		subuid: "alice:100000:65536\nroot:1000000:65536\n", subgid: "root:1000000:65536\n",
 		wantUID: "alice:100000:65536\nroot:1000000:65536\n", wantGID: "root:1000000:65536\n",
 	}, {
-		name:    "root's range overlaps a user's: stop and say so",
-		subuid:  "root:100000:65536\nalice:100000:65536\n", subgid: "root:100000:65536\n",
+		name:   "root's range overlaps a user's: stop and say so",
+		subuid: "root:100000:65536\nalice:100000:65536\n", subgid: "root:100000:65536\n",
 		wantErr: []string{"overlaps alice:100000:65536", "subuid"},
 	}, {
-		name:    "overlap in subgid only",
-		subuid:  "root:100000:65536\n", subgid: "root:100000:65536\ncarol:150000:100\n",
+		name:   "overlap in subgid only",
+		subuid: "root:100000:65536\n", subgid: "root:100000:65536\ncarol:150000:100\n",
 		wantErr: []string{"overlaps carol:150000:100", "subgid"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
