@@ -103,6 +103,14 @@ func (c *clients) LXC() (*lxc.Client, error) {
 	return c.lxc, c.lxcErr
 }
 
+// pluginStderr is this process's stderr as it was when the program
+// started. go-plugin's Serve then points os.Stderr at a pipe that it
+// forwards over the plugin protocol's stdio stream, and Terraform files
+// nothing of that stream in its log: lines written to os.Stderr after
+// Serve began (the logger is made at Configure) were lost. The real stderr
+// is the one Terraform parses JSON log lines from, as it does the SDK's.
+var pluginStderr = os.Stderr
+
 // newLogger writes internal/virt's logs as JSON lines on stderr: Terraform's
 // plugin host parses those and files them under the provider's log level
 // (TF_LOG_PROVIDER or TF_LOG), next to the framework's own logs.

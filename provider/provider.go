@@ -120,7 +120,7 @@ func (p *virtProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 			return
 		}
 	}
-	clients := newClients(libvirt.ResolveURI(cfg.URI.ValueString()), hosts, filepath.Clean(lxcPath), newLogger(os.Stderr))
+	clients := newClients(libvirt.ResolveURI(cfg.URI.ValueString()), hosts, filepath.Clean(lxcPath), newLogger(pluginStderr))
 	resp.DataSourceData = clients
 	resp.ResourceData = clients
 }
