@@ -708,16 +708,15 @@ func (r *containerResource) Create(ctx context.Context, req resource.CreateReque
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
 
 	if plan.Running.ValueBool() {
-		if err := lx.StartContainer(ctx, name); err != nil {
+		// What was read back on create knows nothing of the run: the start
+		// adds it, without reading the rest again.
+		started, err := lx.StartCreated(ctx, got)
+		if err != nil {
 			resp.Diagnostics.AddError(summary, err.Error())
 			undoContainerCreate(ctx, lx, name, resp)
 			return
 		}
-		// What was read back on create knows nothing of the run.
-		if got, err = lx.Container(ctx, name); err != nil {
-			resp.Diagnostics.AddError(summary, fmt.Sprintf("read it back: %v", err))
-			return
-		}
+		got = started
 	}
 	m, diags := containerModelFromSpec(ctx, got, plan)
 	resp.Diagnostics.Append(diags...)
@@ -896,14 +895,9 @@ func (r *containerResource) Delete(ctx context.Context, req resource.DeleteReque
 	}
 	name := state.Name.ValueString()
 	summary := "Cannot delete container " + name
-	if err := lx.StopContainer(ctx, name, state.stopTimeout()); err != nil {
-		if errors.Is(err, virt.ErrNotFound) {
-			return
-		}
-		resp.Diagnostics.AddError(summary, err.Error())
-		return
-	}
-	err := lx.DestroyContainer(ctx, name)
+	// A clean shutdown within stop_timeout, as the docs promise, then the
+	// removal, with one handle of the container.
+	err := lx.RemoveContainer(ctx, name, state.stopTimeout())
 	var hasClones *virt.HasClonesError
 	switch {
 	case err == nil, errors.Is(err, virt.ErrNotFound):

@@ -36,6 +36,8 @@ var lxcTemplateDirs = []string{"/usr/share/lxc/templates", "/usr/local/share/lxc
 // repeated. The source is checked only when set: for an update, whose
 // source UpdateContainer ignores, clear it.
 func (c *Client) CheckHost(spec virt.ContainerSpec) error {
+	tm := c.timeSteps("check host", spec.Name)
+	defer tm.done()
 	return c.checkHost(spec.WithDefaults(), nil)
 }
 

@@ -28,11 +28,9 @@ var _ virt.ContainerBackend = (*Client)(nil)
 // says otherwise.
 const DefaultLXCPath = "/var/lib/lxc"
 
-// Timeouts for LXC waits when the context has no deadline.
-const (
-	defaultStartTimeout = time.Minute
-	defaultStopTimeout  = time.Minute
-)
+// defaultStopTimeout bounds the wait for a killed container to stop when
+// the context has no deadline.
+const defaultStopTimeout = time.Minute
 
 // onlineCPUsPath is where the kernel lists the CPUs that are online: the
 // cpuset a container without a cpus limit gets, and the CPUs one may pin.
@@ -59,6 +57,7 @@ type Client struct {
 	// unprivileged containers are mapped to (virt.SubUIDFile and
 	// virt.SubGIDFile; tests point them elsewhere).
 	subUIDFile, subGIDFile string
+	idMaps                 *idMapCache
 }
 
 // New returns a client for the containers under lxcPath (the host's
@@ -83,7 +82,8 @@ func New(lxcPath string, log hclog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{lxcPath: abs, log: log, cgroups: cg, subUIDFile: virt.SubUIDFile, subGIDFile: virt.SubGIDFile}
+	c := &Client{lxcPath: abs, log: log, cgroups: cg, subUIDFile: virt.SubUIDFile, subGIDFile: virt.SubGIDFile,
+		idMaps: &idMapCache{}}
 	// Only checks and a v1 cpuset reset use them: a host that does not say
 	// (no sysfs) loses those, not the client.
 	if b, err := os.ReadFile(onlineCPUsPath); err == nil {
@@ -148,12 +148,16 @@ func (c *Client) Container(ctx context.Context, name string) (*virt.ContainerSpe
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read container %q: %w", name, err)
 	}
+	tm := c.timeSteps("read container", name)
+	defer tm.done()
 	ct, err := c.open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer c.release(ct)
+	tm.step("open")
 	s, err := c.readSpec(ct, name)
+	tm.step("read")
 	if err != nil {
 		return nil, fmt.Errorf("read container %q: %w", name, err)
 	}
@@ -165,7 +169,16 @@ func (c *Client) readSpec(ct *golxc.Container, name string) (*virt.ContainerSpec
 	if err != nil {
 		return nil, err
 	}
-	state := ct.State()
+	if c.readRunState(ct, &s, ct.State()) == golxc.RUNNING {
+		s.PendingRestart = pendingRestart(ct, mergeKeys(compared, configKeys(s)))
+	}
+	return &s, nil
+}
+
+// readRunState fills in s's run state from state, just read from ct, and
+// returns it: init's pid unless the container is stopped, and the
+// addresses of a running one.
+func (c *Client) readRunState(ct *golxc.Container, s *virt.ContainerSpec, state golxc.State) golxc.State {
 	s.State = containerState(state)
 	if state != golxc.STOPPED {
 		if pid := ct.InitPid(); pid > 0 {
@@ -174,9 +187,8 @@ func (c *Client) readSpec(ct *golxc.Container, name string) (*virt.ContainerSpec
 	}
 	if state == golxc.RUNNING {
 		s.IPv4Addresses = c.ipv4Addresses(ct, s.PID)
-		s.PendingRestart = pendingRestart(ct, mergeKeys(compared, configKeys(s)))
 	}
-	return &s, nil
+	return state
 }
 
 // ipv4Addresses lists the IPv4 addresses of the running container whose
@@ -336,13 +348,15 @@ func (c *Client) ListContainers(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// StartContainer starts the container and waits until LXC reports it
+// StartContainer starts the container and returns once LXC reports it
 // running. A running container is left as it is.
 func (c *Client) StartContainer(ctx context.Context, name string) error {
 	c.log.Debug("start container", "container", name)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start container %q: %w", name, err)
 	}
+	tm := c.timeSteps("start container", name)
+	defer tm.done()
 	ct, err := c.open(name)
 	if err != nil {
 		return err
@@ -351,10 +365,52 @@ func (c *Client) StartContainer(ctx context.Context, name string) error {
 	if ct.Running() {
 		return nil
 	}
+	tm.step("open")
+	_, err = c.start(ctx, ct, name, tm)
+	return err
+}
 
+// StartCreated starts a container that CreateContainer has just made and
+// returns created (what CreateContainer returned, unchanged) with the run
+// state filled in: state, init's pid and addresses. It does the work of
+// StartContainer and then Container with one handle and less reading: the
+// container was started from the saved config that created describes, so
+// neither the config files nor the running config are read again, and
+// nothing of it can be pending a restart. With 50 clones ten at a time on
+// a busy 2-core host, the Container after the start took 55 ms a container
+// (median), most of it asking the new container's monitor for its running
+// config, key by key; this takes under 1 ms.
+func (c *Client) StartCreated(ctx context.Context, created *virt.ContainerSpec) (*virt.ContainerSpec, error) {
+	name := created.Name
+	c.log.Debug("start new container", "container", name)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start container %q: %w", name, err)
+	}
+	tm := c.timeSteps("start new container", name)
+	defer tm.done()
+	ct, err := c.open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release(ct)
+	tm.step("open")
+	state, err := c.start(ctx, ct, name, tm)
+	if err != nil {
+		return nil, err
+	}
+	out := *created
+	out.PendingRestart = nil
+	c.readRunState(ct, &out, state)
+	tm.step("read run state")
+	return &out, nil
+}
+
+// start runs lxc-start for the stopped container ct and returns the state
+// LXC reports once it is done.
+func (c *Client) start(ctx context.Context, ct *golxc.Container, name string, tm *stepTimer) (golxc.State, error) {
 	bin, err := exec.LookPath("lxc-start")
 	if err != nil {
-		return fmt.Errorf("start container %q: lxc-start is not installed (Debian package lxc): %w", name, err)
+		return 0, fmt.Errorf("start container %q: lxc-start is not installed (Debian package lxc): %w", name, err)
 	}
 	args := []string{"--name", name, "--lxcpath", c.lxcPath}
 	// The log holds LXC's errors of this start, so a failure can say why;
@@ -366,13 +422,14 @@ func (c *Client) StartContainer(ctx context.Context, name string) error {
 	if logPath == "" {
 		logPath = filepath.Join(c.dir(name), lxcLogName)
 		if err := os.WriteFile(logPath, nil, 0o600); err != nil {
-			return fmt.Errorf("start container %q: prepare log: %w", name, err)
+			return 0, fmt.Errorf("start container %q: prepare log: %w", name, err)
 		}
 		if err := os.Chmod(logPath, 0o600); err != nil {
-			return fmt.Errorf("start container %q: prepare log: %w", name, err)
+			return 0, fmt.Errorf("start container %q: prepare log: %w", name, err)
 		}
 		args = append(args, "--logfile", logPath)
 	}
+	tm.step("prepare log")
 	// lxc-start, not liblxc's start in this process: the start forks the
 	// container's monitor, which lives as long as the container, from the
 	// process that asks for it. Forked from this one (a Go program of tens
@@ -387,7 +444,9 @@ func (c *Client) StartContainer(ctx context.Context, name string) error {
 	cmd.Env = []string{defaultPath}
 	out := &tailBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	tm.step("lxc-start")
+	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
@@ -395,13 +454,21 @@ func (c *Client) StartContainer(ctx context.Context, name string) error {
 		if msg == "" {
 			msg = withOutput(out.lastLines(4))
 		}
-		return fmt.Errorf("start container %q: lxc-start: %w%s", name, err, msg)
+		return 0, fmt.Errorf("start container %q: lxc-start: %w%s", name, err, msg)
 	}
-	timeout := waitTimeout(ctx, defaultStartTimeout)
-	if !ct.Wait(golxc.RUNNING, timeout) {
-		return fmt.Errorf("start container %q: not running after %s (state %s)%s", name, timeout, ct.State(), lxcErrors(logPath))
+	// lxc-start has had the monitor report RUNNING before it exits 0
+	// (liblxc's daemonized start fails on any other state), so there is
+	// nothing to wait for: one look at the state, which StartCreated
+	// returns, tells whether init is still there. (A wait for RUNNING cost
+	// the same round trip to the monitor, and then the state was asked for
+	// again.)
+	state := ct.State()
+	tm.step("state")
+	if state != golxc.RUNNING {
+		return state, fmt.Errorf("start container %q: it is %s right after its start (its init exited at once, or something stopped it)%s",
+			name, strings.ToLower(string(containerState(state))), lxcErrors(logPath))
 	}
-	return nil
+	return state, nil
 }
 
 // StopContainer asks the container's init to halt (lxc.signal.halt) and
@@ -412,14 +479,18 @@ func (c *Client) StopContainer(ctx context.Context, name string, grace time.Dura
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("stop container %q: %w", name, err)
 	}
+	tm := c.timeSteps("stop container", name)
+	defer tm.done()
 	ct, err := c.open(name)
 	if err != nil {
 		return err
 	}
 	defer c.release(ct)
+	tm.step("open")
 	if err := c.stop(ctx, ct, grace); err != nil {
 		return fmt.Errorf("stop container %q: %w", name, err)
 	}
+	tm.step("stop")
 	return nil
 }
 
@@ -453,15 +524,33 @@ func (c *Client) stop(ctx context.Context, ct *golxc.Container, grace time.Durat
 // stays). A template that snapshot clones still use is refused with a
 // *virt.HasClonesError naming them.
 func (c *Client) DestroyContainer(ctx context.Context, name string) error {
-	c.log.Debug("destroy container", "container", name)
+	return c.destroy(ctx, name, 0)
+}
+
+// RemoveContainer stops the container as StopContainer does (its init gets
+// grace to shut down cleanly, then it is killed) and destroys it as
+// DestroyContainer does, with one handle of it: StopContainer followed by
+// DestroyContainer loads the container's config twice and asks its monitor
+// for its state once more. And a template that snapshot clones still use
+// is refused before it is stopped, not after: a destroy that cannot happen
+// leaves the container running.
+func (c *Client) RemoveContainer(ctx context.Context, name string, grace time.Duration) error {
+	return c.destroy(ctx, name, grace)
+}
+
+func (c *Client) destroy(ctx context.Context, name string, grace time.Duration) error {
+	c.log.Debug("destroy container", "container", name, "grace", grace)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("destroy container %q: %w", name, err)
 	}
+	tm := c.timeSteps("destroy container", name)
+	defer tm.done()
 	ct, err := c.open(name)
 	if err != nil {
 		return err
 	}
 	defer c.release(ct)
+	tm.step("open")
 
 	clones, err := c.snapshotClones(name)
 	if err != nil {
@@ -470,9 +559,10 @@ func (c *Client) DestroyContainer(ctx context.Context, name string) error {
 	if len(clones) > 0 {
 		return fmt.Errorf("destroy container %q: %w", name, &virt.HasClonesError{Name: name, Clones: clones})
 	}
-	if err := c.stop(ctx, ct, 0); err != nil {
+	if err := c.stop(ctx, ct, grace); err != nil {
 		return fmt.Errorf("destroy container %q: stop it: %w", name, err)
 	}
+	tm.step("stop")
 	// go-lxc reports having no snapshots as an error: then, as when they
 	// cannot be listed, a plain destroy.
 	if snaps, serr := ct.Snapshots(); serr == nil && len(snaps) > 0 {
@@ -483,6 +573,7 @@ func (c *Client) DestroyContainer(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("destroy container %q: %w", name, err)
 	}
+	tm.step("destroy")
 	return nil
 }
 

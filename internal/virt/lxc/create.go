@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,6 +45,8 @@ func (c *Client) CreateContainer(ctx context.Context, spec virt.ContainerSpec) (
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("create container %q: %w", name, err)
 	}
+	tm := c.timeSteps("create container", name)
+	defer tm.done()
 	// A clone's template is opened once, for the host check and the clone.
 	var tmpl *golxc.Container
 	if spec.Template != "" {
@@ -55,9 +59,11 @@ func (c *Client) CreateContainer(ctx context.Context, spec virt.ContainerSpec) (
 			return nil, fmt.Errorf("create container %q: template: %w", name, err)
 		}
 	}
+	tm.step("open template")
 	if err := c.checkHost(spec, tmpl); err != nil {
 		return nil, err
 	}
+	tm.step("check host")
 	if _, err := os.Lstat(c.dir(name)); err == nil {
 		return nil, fmt.Errorf("create: %w", virt.ExistsError("container", name))
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -83,6 +89,7 @@ func (c *Client) CreateContainer(ctx context.Context, spec virt.ContainerSpec) (
 		c.removeHalfMade(name)
 		return nil, fmt.Errorf("create container %q: %w", name, err)
 	}
+	tm.step("make")
 
 	// Read back from the files just written; a new container is stopped,
 	// so there is no run state to ask LXC for.
@@ -91,6 +98,7 @@ func (c *Client) CreateContainer(ctx context.Context, spec virt.ContainerSpec) (
 		return nil, fmt.Errorf("create container %q: read it back: %w", name, err)
 	}
 	out.State = virt.ContainerStopped
+	tm.step("read back")
 	// The backend knows the source it was given; the config only records
 	// a clone's.
 	out.Archive, out.LXCTemplate = spec.Archive, spec.LXCTemplate
@@ -141,9 +149,47 @@ func (c *Client) hostIDMap(s *virt.ContainerSpec) error {
 }
 
 // rootIDMap is root's subordinate ranges from the client's subid files;
-// the files may name root by name or by uid.
+// the files may name root by name or by uid. What was found is kept for the
+// client's life (see idMapCache).
 func (c *Client) rootIDMap() ([]virt.IDMapEntry, error) {
-	return virt.HostIDMapFrom(c.subUIDFile, c.subGIDFile, idMapOwner, idMapOwner, "0")
+	read := func() ([]virt.IDMapEntry, error) {
+		return virt.HostIDMapFrom(c.subUIDFile, c.subGIDFile, idMapOwner, idMapOwner, "0")
+	}
+	if c.idMaps == nil {
+		return read()
+	}
+	return c.idMaps.get([2]string{c.subUIDFile, c.subGIDFile}, read)
+}
+
+// idMapCache keeps root's id map as read from a pair of subid files. Every
+// container that is not a clone needs it, at plan time (CheckHost, in the
+// plan and again in the apply) and twice in its create (the check, then
+// its config): four reads of both files a container, of an answer that
+// only an administrator's usermod changes, not a run (a run is one
+// provider process; Terraform starts new ones for each command). Only a
+// map found is kept: a failure is read again, so that it says what the
+// files say now. Keyed by the files, because tests give a copy of a client
+// other ones.
+type idMapCache struct {
+	mu sync.Mutex
+	m  map[[2]string][]virt.IDMapEntry
+}
+
+func (k *idMapCache) get(files [2]string, read func() ([]virt.IDMapEntry, error)) ([]virt.IDMapEntry, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if m, ok := k.m[files]; ok {
+		return slices.Clone(m), nil
+	}
+	m, err := read()
+	if err != nil {
+		return nil, err
+	}
+	if k.m == nil {
+		k.m = map[[2]string][]virt.IDMapEntry{}
+	}
+	k.m[files] = m
+	return slices.Clone(m), nil
 }
 
 func idMapValue(e virt.IDMapEntry) string {
