@@ -206,24 +206,26 @@ step_daemons() {
 
 # ---------------------------------------------------------------- storage pool and network
 
-pool_field() { virsh_ pool-info default | awk -F': *' -v k="$1" '$1 == k { print $2 }'; }
+# info_field TEXT KEY: KEY's value in virsh's "Key: value" output.
+info_field() { awk -F': *' -v k="$2" '$1 == k { print $2 }' <<<"$1"; }
 
 # step_pool: the `default` pool (/var/lib/libvirt/images) that templates and
 # clones live in: defined, active and autostarted.
 step_pool() {
-	local did=()
-	if ! virsh_ pool-info default >/dev/null 2>&1; then
+	local did=() info
+	if ! info=$(virsh_ pool-info default 2>/dev/null); then
 		virsh_ pool-define-as default dir --target /var/lib/libvirt/images >/dev/null
 		changed "libvirt pool default defined (dir /var/lib/libvirt/images)"
 		did+=(defined)
+		info=$(virsh_ pool-info default)
 	fi
-	if [[ $(pool_field State) != running ]]; then
+	if [[ $(info_field "$info" State) != running ]]; then
 		virsh_ pool-build default >/dev/null 2>&1 || true # mkdir; fails harmlessly if it exists
 		virsh_ pool-start default >/dev/null
 		changed "libvirt pool default started"
 		did+=(started)
 	fi
-	if [[ $(pool_field Autostart) != yes ]]; then
+	if [[ $(info_field "$info" Autostart) != yes ]]; then
 		virsh_ pool-autostart default >/dev/null
 		changed "libvirt pool default set to autostart"
 		did+=(autostart)
@@ -237,21 +239,20 @@ step_pool() {
 
 # The default network (NAT, 192.168.122.0/24 with DHCP) that machines join
 # unless told otherwise; Debian defines it but does not start it.
-net_field() { virsh_ net-info default | awk -F': *' -v k="$1" '$1 == k { print $2 }'; }
-
 step_network() {
-	local did=()
-	if ! virsh_ net-info default >/dev/null 2>&1; then
+	local did=() info
+	if ! info=$(virsh_ net-info default 2>/dev/null); then
 		virsh_ net-define /usr/share/libvirt/networks/default.xml >/dev/null
 		changed "libvirt network default defined (NAT 192.168.122.0/24)"
 		did+=(defined)
+		info=$(virsh_ net-info default)
 	fi
-	if [[ $(net_field Active) != yes ]]; then
+	if [[ $(info_field "$info" Active) != yes ]]; then
 		virsh_ net-start default >/dev/null
 		changed "libvirt network default started"
 		did+=(started)
 	fi
-	if [[ $(net_field Autostart) != yes ]]; then
+	if [[ $(info_field "$info" Autostart) != yes ]]; then
 		virsh_ net-autostart default >/dev/null
 		changed "libvirt network default set to autostart"
 		did+=(autostart)
@@ -402,8 +403,16 @@ step_subids() {
 PACKER_VERSION=1.11.2
 PACKER_DIR=$CACHE/packer
 
+# packer_current: the cached binary is the version wanted. Its stamp (the
+# version, and the binary's size and time when it was checked) spares a
+# second run the second packer takes to start.
 packer_current() {
-	[[ $("$PACKER_DIR/packer" version 2>/dev/null | sed -n 's/^Packer v//p' | head -n1) == "$PACKER_VERSION" ]]
+	local bin=$PACKER_DIR/packer stamp
+	[[ -x $bin ]] || return 1
+	stamp="$PACKER_VERSION $(stat -c '%s %Y' "$bin")"
+	[[ $(cat "$PACKER_DIR/.stamp" 2>/dev/null) == "$stamp" ]] && return 0
+	[[ $("$bin" version 2>/dev/null | sed -n 's/^Packer v//p' | head -n1) == "$PACKER_VERSION" ]] || return 1
+	echo "$stamp" >"$PACKER_DIR/.stamp"
 }
 
 step_packer() {
