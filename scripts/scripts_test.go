@@ -4,6 +4,7 @@
 package scripts
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +19,9 @@ func runStep(t *testing.T, step string, env ...string) (string, bool) {
 	cmd := exec.Command("bash", "-c", `set -euo pipefail; TAG=test; . lib/host.sh; `+step+`; echo "RESULT=$RESULT"`)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		if _, ok := err.(*exec.ExitError); !ok {
-			t.Fatalf("bash: %v", err)
-		}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatalf("bash: %v", err)
 	}
 	return string(out), err == nil
 }
@@ -130,8 +130,8 @@ func TestTestenvRefusesNonDisposableHost(t *testing.T) {
 	}
 	cmd.Env = append(env, "VIRT_TESTENV_CACHE="+cache)
 	out, err := cmd.CombinedOutput()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 2 {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 		t.Fatalf("scripts/testenv on a host not marked disposable: %v, want exit status 2:\n%s", err, out)
 	}
 	for _, want := range []string{"not marked disposable", "stops the running libvirtd", "known_hosts", "VIRT_TEST_HOST_DISPOSABLE=1"} {

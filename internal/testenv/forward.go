@@ -45,7 +45,7 @@ func ForwardToLibvirt(t testing.TB, hold func(net.Conn)) string {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer in.Close()
+				defer func() { _ = in.Close() }()
 				uid, err := peerUID(in)
 				if err != nil || uid != 0 {
 					t.Logf("forwarder to libvirtd: refused %s (uid %d, %v)", in.RemoteAddr(), uid, err)
@@ -59,7 +59,7 @@ func ForwardToLibvirt(t testing.TB, hold func(net.Conn)) string {
 					t.Logf("forwarder to libvirtd: %v", err)
 					return
 				}
-				defer out.Close()
+				defer func() { _ = out.Close() }()
 				done := make(chan struct{}, 2)
 				go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
 				go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
@@ -82,7 +82,7 @@ func peerUID(c net.Conn) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// sl local_address rem_address st tx:rx tr:when retrnsmt uid ...
