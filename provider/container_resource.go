@@ -206,12 +206,9 @@ func (r *containerResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				Default:  booldefault.StaticBool(false),
 			},
 			"config": schema.MapAttribute{
-				MarkdownDescription: "Extra raw LXC configuration keys (`lxc.*`), written after everything else. " +
-					"Keys that an attribute of this resource manages (`lxc.net.*`, `lxc.idmap`, " +
-					"`lxc.cgroup2.memory.max`, `lxc.mount.entry`, `lxc.uts.name`...) are refused: set the attribute " +
-					"instead. Changes take effect at the next start.",
-				Optional:    true,
-				ElementType: types.StringType,
+				MarkdownDescription: containerConfigDescription(),
+				Optional:            true,
+				ElementType:         types.StringType,
 			},
 			"restart_on_update": schema.BoolAttribute{
 				MarkdownDescription: "Whether an apply may restart the running container (stop within " +
@@ -411,12 +408,15 @@ func (r *containerResource) lxcClient(diags *diag.Diagnostics) *lxc.Client {
 // what is known, so that each rule (exactly one source, the name, CIDRs and
 // MACs, absolute mount paths, swap without memory, managed config keys...)
 // fails at validate with the attribute path and is written in one place.
+// It also warns about each config key that reaches outside the container;
+// validate runs before every plan, so the plan shows them.
 func (r *containerResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m containerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	warnContainerHostAccess(m.Config, &resp.Diagnostics)
 	b := containerSpecBuilder{unknown: map[string]bool{}}
 	spec, diags := b.toSpec(ctx, containerWithSchemaDefaults(m))
 	resp.Diagnostics.Append(diags...)
