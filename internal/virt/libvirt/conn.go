@@ -17,10 +17,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/digitalocean/go-libvirt/socket"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 	"github.com/hashicorp/go-hclog"
 
@@ -103,18 +105,71 @@ type Options struct {
 	Logger hclog.Logger
 }
 
-// Client is one connection to one libvirt daemon, shared by every caller and
-// safe for concurrent use (go-libvirt multiplexes RPCs over one socket). When
-// the daemon goes away, the next call dials again.
+// Client is a few connections to one libvirt daemon, shared by every caller
+// and safe for concurrent use. go-libvirt multiplexes calls over one
+// socket, but libvirtd serves at most max_client_requests calls of one
+// connection at a time (5 by default; users rarely change it, and must not
+// have to) and reads nothing more from it meanwhile: with Terraform's 10
+// changes at a time, half of a parallel apply's calls, quick lookups
+// included, would wait behind the other half's machine starts and
+// shutdowns. So a call goes to the least busy connection, and when every
+// open one is at that limit another is dialled, up to maxConns. Idle, the
+// client keeps one. Domain events all come over the first connection
+// (events.go). When a connection drops, it leaves the pool and the next
+// call that finds none dials again.
 type Client struct {
 	uri     *url.URL
 	timeout time.Duration
 	log     hclog.Logger
 
 	mu sync.Mutex
-	lv *golibvirt.Libvirt
+	// conns are the live connections in the order they were dialled;
+	// conns[0] carries the event subscriptions.
+	conns []*poolConn
+	// dialed is closed when the extra connection a caller is dialling
+	// (outside mu) is open or failed; nil when no one dials one.
+	dialed chan struct{}
+	// closes counts Close calls: an extra connection whose dial began
+	// before one is hung up instead of joining the pool.
+	closes int
+	// extraDialFailed is when dialling an extra connection last failed;
+	// the client makes do with what it has for extraDialBackoff.
+	extraDialFailed time.Time
 
 	storageLocks poolLocks // see storage.go
+}
+
+// perConnRequests is libvirtd's default max_client_requests: how many calls
+// of one connection it serves at once. A connection with that many in
+// flight makes the next call wait.
+const perConnRequests = 5
+
+// maxConns caps the connections to one host. libvirtd's default max_workers
+// is 20, 4 connections' worth of perConnRequests: calls beyond that wait
+// for a worker however many connections carry them. And 4 cover
+// Terraform's default parallelism of 10 twice over.
+const maxConns = 4
+
+// extraDialBackoff is how long a failed extra dial keeps the client from
+// trying another (a daemon at its max_clients, say): the calls still go
+// through on the connections there are, only queued.
+const extraDialBackoff = 30 * time.Second
+
+// poolConn is one of a client's connections.
+type poolConn struct {
+	lv  *golibvirt.Libvirt
+	rpc *countingConn
+	// holders counts the calls (Client.call) running on it. A holder has
+	// at most one RPC out at a time, but it takes the connection before
+	// it sends: the count closes the gap in which callers arriving
+	// together would all see the socket idle and all pick it.
+	holders atomic.Int32
+}
+
+// load is how many calls the connection carries: what is in flight on the
+// socket, or the callers that hold it when those are more.
+func (p *poolConn) load() int {
+	return max(int(p.holders.Load()), p.rpc.calls())
 }
 
 // New connects to the daemon at opts.URI. It fails, within ConnectTimeout,
@@ -143,59 +198,172 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 // A password in the URI (qemu+ssh://user:secret@host/...) is shown as xxxxx.
 func (c *Client) URI() string { return c.uri.Redacted() }
 
-// Close hangs up. The client must not be used afterwards.
+// Close hangs up every connection. The client must not be used afterwards.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.lv == nil {
-		return nil
+	c.closes++
+	var errs []error
+	for _, pc := range c.conns {
+		if err := pc.lv.Disconnect(); err != nil && !isConnectionLost(err) {
+			errs = append(errs, err)
+		}
 	}
-	err := c.lv.Disconnect()
-	c.lv = nil
-	if err != nil && !isConnectionLost(err) {
+	c.conns = nil
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("disconnect from %s: %w", c.URI(), err)
 	}
 	return nil
 }
 
-// conn returns the live connection, dialling a new one when there is none or
-// the old one dropped. Only one caller dials at a time; the others wait and
-// share the result.
+// conn returns the least busy live connection, dialling one when there is
+// none, or another when all are busy (see Client).
 func (c *Client) conn(ctx context.Context) (*golibvirt.Libvirt, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.lv != nil && c.lv.IsConnected() {
-		return c.lv, nil
-	}
-	if c.lv != nil {
-		c.log.Info("connection to libvirt lost; reconnecting")
-		c.lv = nil
-	}
-	lv, err := c.dial(ctx)
+	pc, err := c.acquire(ctx, false, false)
 	if err != nil {
 		return nil, err
 	}
-	c.lv = lv
-	return lv, nil
+	return pc.lv, nil
 }
 
-// dial connects and shakes hands under a deadline. go-libvirt's handshake
-// takes no context, so it runs in a goroutine and is abandoned (and its
-// socket closed) if the deadline passes first: a peer that accepts TCP but
-// never speaks libvirt must not hang the caller.
+// acquire picks a connection, for events the first one; with hold, it
+// counts the caller as a holder before the next caller picks, which then
+// sees it (the caller ends its hold with pc.holders.Add(-1)).
+func (c *Client) acquire(ctx context.Context, forEvents, hold bool) (*poolConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pc, err := c.pick(ctx, forEvents)
+	if err == nil && hold {
+		pc.holders.Add(1)
+	}
+	return pc, err
+}
+
+// pick is acquire's choice, with c.mu held. Only one caller dials the
+// first connection, while the others wait and share it. An extra one is
+// dialled with c.mu released; callers that find every connection full
+// meanwhile wait for it too rather than queue behind slow calls (a local
+// dial takes a millisecond, a remote one a round trip or a handshake,
+// where a domain start takes seconds).
+func (c *Client) pick(ctx context.Context, forEvents bool) (*poolConn, error) {
+	for {
+		c.dropLost()
+		if len(c.conns) == 0 {
+			pc, err := c.dialConn(ctx)
+			if err != nil {
+				return nil, err
+			}
+			c.conns = append(c.conns, pc)
+			return pc, nil
+		}
+		if forEvents {
+			return c.conns[0], nil
+		}
+		best := c.conns[0]
+		for _, pc := range c.conns[1:] {
+			if pc.load() < best.load() {
+				best = pc
+			}
+		}
+		if best.load() < perConnRequests || len(c.conns) >= maxConns ||
+			time.Since(c.extraDialFailed) < extraDialBackoff {
+			return best, nil
+		}
+		if c.dialed == nil {
+			return c.dialExtra(ctx, best)
+		}
+		dialed := c.dialed
+		c.mu.Unlock()
+		select {
+		case <-dialed:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// dialExtra dials another connection with c.mu released, and returns it,
+// or fallback when the dial fails. Called, and returns, with c.mu held.
+func (c *Client) dialExtra(ctx context.Context, fallback *poolConn) (*poolConn, error) {
+	dialed := make(chan struct{})
+	c.dialed = dialed
+	closes := c.closes
+	busy := fallback.load()
+	c.mu.Unlock()
+	pc, err := c.dialConn(ctx)
+	c.mu.Lock()
+	c.dialed = nil
+	close(dialed)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err != nil:
+		c.extraDialFailed = time.Now()
+		c.log.Warn("could not open another connection; calls queue on the open ones", "open", len(c.conns), "error", err)
+		return fallback, nil
+	case c.closes != closes:
+		_ = pc.lv.Disconnect()
+		return fallback, nil
+	}
+	c.conns = append(c.conns, pc)
+	c.log.Debug("opened another connection: every open one was at libvirtd's limit of calls", "open", len(c.conns), "calls", busy)
+	return pc, nil
+}
+
+// dropLost forgets the connections that dropped. Called with c.mu held.
+func (c *Client) dropLost() {
+	live := c.conns[:0]
+	for _, pc := range c.conns {
+		if pc.lv.IsConnected() {
+			live = append(live, pc)
+		}
+	}
+	if lost := len(c.conns) - len(live); lost > 0 {
+		// With none left, the caller dials again at once.
+		c.log.Info("connection to libvirt lost", "lost", lost, "open", len(live))
+	}
+	clear(c.conns[len(live):])
+	c.conns = live
+}
+
+// connCount is how many connections the client has open.
+func (c *Client) connCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropLost()
+	return len(c.conns)
+}
+
+// dial opens a connection of its own, outside the pool, for a caller that
+// must be able to close it (StreamConsole).
 func (c *Client) dial(ctx context.Context) (*golibvirt.Libvirt, error) {
+	pc, err := c.dialConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pc.lv, nil
+}
+
+// dialConn connects and shakes hands under a deadline. go-libvirt's
+// handshake takes no context, so it runs in a goroutine and is abandoned
+// (and its socket closed) if the deadline passes first: a peer that accepts
+// TCP but never speaks libvirt must not hang the caller.
+func (c *Client) dialConn(ctx context.Context) (*poolConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
 
 	type result struct {
-		lv  *golibvirt.Libvirt
+		pc  *poolConn
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		lv, err := c.connectOnce()
-		done <- result{lv, err}
+		pc, err := c.connectOnce()
+		done <- result{pc, err}
 	}()
 	select {
 	case r := <-done:
@@ -203,47 +371,178 @@ func (c *Client) dial(ctx context.Context) (*golibvirt.Libvirt, error) {
 			return nil, &DialError{URI: c.URI(), Reason: explainDialError(c.uri, r.err), Err: r.err}
 		}
 		c.log.Debug("connected", "elapsed", time.Since(start))
-		return r.lv, nil
+		return r.pc, nil
 	case <-ctx.Done():
 		go func() {
-			if r := <-done; r.lv != nil {
-				_ = r.lv.Disconnect()
+			if r := <-done; r.pc != nil {
+				_ = r.pc.lv.Disconnect()
 			}
 		}()
 		return nil, &DialError{URI: c.URI(), Reason: fmt.Sprintf("no answer within %s (is libvirtd running and reachable?)", c.timeout), Err: ctx.Err()}
 	}
 }
 
-func (c *Client) connectOnce() (*golibvirt.Libvirt, error) {
-	u := c.uri
+// countingDialer hands go-libvirt the connections of dialer wrapped in a
+// countingConn, and keeps the last one for the pool to read its count.
+type countingDialer struct {
+	dialer socket.Dialer
+	conn   *countingConn
+}
+
+func (d *countingDialer) Dial() (net.Conn, error) {
+	nc, err := d.dialer.Dial()
+	if err != nil {
+		return nil, err
+	}
+	d.conn = newCountingConn(nc)
+	return d.conn, nil
+}
+
+func (c *Client) connectOnce() (*poolConn, error) {
+	dialer, err := dialerFor(c.uri, c.timeout)
+	if err != nil {
+		return nil, err
+	}
+	d := &countingDialer{dialer: dialer}
+	lv := golibvirt.NewWithDialer(d)
+	if err := lv.ConnectToURI(golibvirt.RemoteURI(c.uri)); err != nil {
+		return nil, err
+	}
+	return &poolConn{lv: lv, rpc: d.conn}, nil
+}
+
+// dialerFor builds the dialer for u's transport from go-libvirt's dialers.
+// go-libvirt would choose one itself (ConnectToURI), but gives no way to
+// see the connection it opens, which the pool counts calls on; so the
+// transports' parameters are mapped here, as libvirt reads them. ParseURI
+// has refused the ones that switch host checks off.
+func dialerFor(u *url.URL, timeout time.Duration) (socket.Dialer, error) {
+	q := u.Query()
 	_, transport, _ := strings.Cut(u.Scheme, "+")
-	switch transport {
-	case "", "unix":
+	if transport == "" {
+		transport = "unix"
 		if u.Host != "" {
-			break // driver://host/ means TLS, as in libvirt; go-libvirt knows.
+			transport = "tls" // driver://host/ means TLS, as in libvirt
 		}
-		// Dial the local socket ourselves so the dial honours our timeout.
-		opts := []dialers.LocalOption{dialers.WithLocalTimeout(c.timeout)}
-		if s := u.Query().Get("socket"); s != "" {
-			opts = append(opts, dialers.WithSocket(s))
-		}
-		lv := golibvirt.NewWithDialer(dialers.NewLocal(opts...))
-		if err := lv.ConnectToURI(golibvirt.RemoteURI(u)); err != nil {
+	}
+	switch transport {
+	case "unix":
+		if err := checkMode(q); err != nil {
 			return nil, err
 		}
-		return lv, nil
+		opts := []dialers.LocalOption{dialers.WithLocalTimeout(timeout)}
+		if s := q.Get("socket"); s != "" {
+			opts = append(opts, dialers.WithSocket(s))
+		}
+		return dialers.NewLocal(opts...), nil
 	case "tcp":
-		opts := []dialers.RemoteOption{dialers.WithRemoteTimeout(c.timeout)}
+		opts := []dialers.RemoteOption{dialers.WithRemoteTimeout(timeout)}
 		if p := u.Port(); p != "" {
 			opts = append(opts, dialers.UsePort(p))
 		}
-		lv := golibvirt.NewWithDialer(dialers.NewRemote(u.Hostname(), opts...))
-		if err := lv.ConnectToURI(golibvirt.RemoteURI(u)); err != nil {
+		return dialers.NewRemote(u.Hostname(), opts...), nil
+	case "tls":
+		var opts []dialers.TLSOption
+		if p := u.Port(); p != "" {
+			opts = append(opts, dialers.UseTLSPort(p))
+		}
+		if dir := q.Get("pkipath"); dir != "" {
+			opts = append(opts, dialers.UsePKIPath(dir))
+		}
+		return dialers.NewTLS(u.Hostname(), opts...), nil
+	case "ssh", "libssh", "libssh2":
+		return sshDialer(u, transport)
+	}
+	return nil, fmt.Errorf("unsupported libvirt transport %q", transport)
+}
+
+// sshDialer maps the parameters of the ssh transports. qemu+ssh stands for
+// the system's ssh client, so it reads ~/.ssh/known_hosts and takes none of
+// libssh's own parameters; libssh reads libvirt's known_hosts file (or the
+// one named), and lets sshauth order the ways to log in.
+func sshDialer(u *url.URL, transport string) (socket.Dialer, error) {
+	q := u.Query()
+	if err := checkMode(q); err != nil {
+		return nil, err
+	}
+	var opts []dialers.SSHOption
+	if transport == "ssh" {
+		usr, err := user.Current()
+		if err != nil {
 			return nil, err
 		}
-		return lv, nil
+		opts = append(opts, dialers.WithSystemSSHDefaults(usr))
+		var refused []error
+		for _, name := range []string{"known_hosts", "known_hosts_verify", "sshauth"} {
+			if q.Get(name) != "" {
+				refused = append(refused, fmt.Errorf("parameter %s is not read by the ssh transport; use qemu+libssh:// for it", name))
+			}
+		}
+		if err := errors.Join(refused...); err != nil {
+			return nil, err
+		}
+	} else {
+		if q.Get("no_verify") != "" {
+			return nil, fmt.Errorf("parameter no_verify is not read by the %s transport; its host key check is known_hosts_verify", transport)
+		}
+		if f := q.Get("known_hosts"); f != "" {
+			opts = append(opts, dialers.UseKnownHostsFile(f))
+		}
+		switch v := q.Get("known_hosts_verify"); v {
+		case "", "normal":
+		default: // auto and ignore are refused by ParseURI
+			return nil, fmt.Errorf("known_hosts_verify=%s is not supported (only normal)", v)
+		}
+		if auth := q.Get("sshauth"); auth != "" {
+			methods := &dialers.SSHAuthMethods{}
+			for _, m := range strings.Split(auth, ",") {
+				switch strings.ToLower(m) {
+				case "agent":
+					methods.Agent()
+				case "privkey":
+					methods.PrivKey()
+				case "password":
+					methods.Password()
+				case "keyboard-interactive":
+					methods.KeyboardInteractive()
+				default:
+					return nil, fmt.Errorf("sshauth=%s: unknown method %q (agent, privkey, password, keyboard-interactive)", auth, m)
+				}
+			}
+			opts = append(opts, dialers.WithSSHAuthMethods(methods))
+		}
 	}
-	return golibvirt.ConnectToURI(u)
+	if p := u.Port(); p != "" {
+		opts = append(opts, dialers.UseSSHPort(p))
+	}
+	if name := u.User.Username(); name != "" {
+		opts = append(opts, dialers.UseSSHUsername(name))
+	}
+	if pw, ok := u.User.Password(); ok {
+		opts = append(opts, dialers.UseSSHPassword(pw))
+	}
+	if s := q.Get("socket"); s != "" {
+		opts = append(opts, dialers.WithRemoteSocket(s))
+	}
+	if f := q.Get("keyfile"); f != "" {
+		opts = append(opts, dialers.UseKeyFile(f))
+	}
+	return dialers.NewSSH(u.Hostname(), opts...), nil
+}
+
+// checkMode refuses libvirt's mode parameter (of the local and ssh
+// transports) where this client cannot do what it asks: it always reaches
+// libvirtd's (or virtproxyd's) socket, the "legacy" way; "direct" would
+// talk to a driver daemon's own.
+func checkMode(q url.Values) error {
+	switch m := strings.ToLower(q.Get("mode")); m {
+	case "", "auto", "legacy":
+		return nil
+	case "direct":
+		return errors.New("mode=direct is not supported: the connection goes to libvirtd's socket (mode=legacy)")
+	default:
+		return fmt.Errorf("mode=%s is unknown (auto, legacy or direct)", m)
+	}
 }
 
 // DialError is a failed connection: the URI (password redacted), a reason
@@ -354,19 +653,26 @@ func isConnectionLost(err error) bool {
 		errors.Is(err, net.ErrClosed) || errors.Is(err, golibvirt.ErrInterrupted)
 }
 
-// call runs fn on the live connection. When the connection had dropped
-// before the call, conn dials anew; when it drops during the call, fn's
-// error is returned as it is (retrying could repeat a define or a create)
-// and the next call reconnects.
+// call runs fn on a connection of the pool (see Client). When the
+// connection had dropped before the call, a live one is taken or dialled;
+// when it drops during the call, fn's error is returned as it is (retrying
+// could repeat a define or a create) and the next call reconnects.
 func (c *Client) call(ctx context.Context, fn func(lv *golibvirt.Libvirt) error) error {
+	return c.callOn(ctx, false, fn)
+}
+
+// callOn is call, on the connection that carries the events when forEvents
+// is set.
+func (c *Client) callOn(ctx context.Context, forEvents bool, fn func(lv *golibvirt.Libvirt) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	lv, err := c.conn(ctx)
+	pc, err := c.acquire(ctx, forEvents, true)
 	if err != nil {
 		return err
 	}
-	return fn(lv)
+	defer pc.holders.Add(-1)
+	return fn(pc.lv)
 }
 
 // libvirtCode returns libvirt's error number, or -1 for other errors.

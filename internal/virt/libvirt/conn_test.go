@@ -3,7 +3,9 @@ package libvirt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -258,6 +260,53 @@ func TestParseURIRefusesUnverifiedHost(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("error shows the URI's password: %v", err)
+			}
+		})
+	}
+}
+
+// dialerFor picks go-libvirt's dialer for each transport as libvirt reads
+// the URI, and refuses the parameters a transport does not take instead of
+// ignoring them. (The remote tests dial each transport for real.)
+func TestDialerFor(t *testing.T) {
+	for _, tc := range []struct {
+		uri     string
+		want    string // the dialer's type, or
+		wantErr string // a part of the error
+	}{
+		{"qemu:///system", "*dialers.Local", ""},
+		{"qemu+unix:///system?socket=/run/x", "*dialers.Local", ""},
+		{"qemu:///system?mode=legacy", "*dialers.Local", ""},
+		{"qemu://host/system", "*dialers.TLS", ""},
+		{"qemu+tls://host:1234/system?pkipath=/srv/pki", "*dialers.TLS", ""},
+		{"qemu+tcp://host:16509/system", "*dialers.Remote", ""},
+		{"qemu+ssh://root@host:2222/system?keyfile=/srv/id&socket=/run/x", "*dialers.SSH", ""},
+		{"qemu+libssh://root@host/system?known_hosts=/srv/kh&known_hosts_verify=normal&sshauth=privkey,agent", "*dialers.SSH", ""},
+		{"qemu+libssh2://root@host/system", "*dialers.SSH", ""},
+		{"qemu:///system?mode=direct", "", "mode=direct is not supported"},
+		{"qemu+ssh://root@host/system?mode=sideways", "", "mode=sideways is unknown"},
+		{"qemu+ssh://root@host/system?known_hosts=/srv/kh", "", "known_hosts is not read by the ssh transport"},
+		{"qemu+ssh://root@host/system?sshauth=agent", "", "sshauth is not read by the ssh transport"},
+		{"qemu+libssh://root@host/system?no_verify=0", "", "no_verify is not read by the libssh transport"},
+		{"qemu+libssh://root@host/system?sshauth=telepathy", "", `unknown method "telepathy"`},
+	} {
+		t.Run(tc.uri, func(t *testing.T) {
+			u, err := url.Parse(tc.uri)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := dialerFor(u, time.Second)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("dialerFor(%s) = %T, %v; want an error containing %q", tc.uri, d, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("dialerFor(%s): %v", tc.uri, err)
+			}
+			if got := fmt.Sprintf("%T", d); got != tc.want {
+				t.Fatalf("dialerFor(%s) = %s, want %s", tc.uri, got, tc.want)
 			}
 		})
 	}

@@ -34,11 +34,10 @@ func (c *Client) DefineMachine(ctx context.Context, spec virt.MachineSpec) (*vir
 // CreateMachine is DefineMachine followed, when start is set, by a boot:
 // one lookup, the define, the start on the handle the define returned and
 // one read-back, with no lookups or state reads in between. Under
-// Terraform's parallelism every call waits for a slot among the few that
-// libvirtd serves at once on a connection (max_client_requests, 5 by
-// default), behind other machines' starts that take seconds under load, so
-// each call saved is a wait saved. A failure after the define, the start's
-// included, undefines the domain again.
+// Terraform's parallelism each call is a round trip that may wait for one
+// of libvirtd's workers behind other machines' starts, which take seconds
+// under load, so each call saved is a wait saved. A failure after the
+// define, the start's included, undefines the domain again.
 func (c *Client) CreateMachine(ctx context.Context, spec virt.MachineSpec, start bool) (*virt.MachineSpec, error) {
 	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
@@ -349,8 +348,8 @@ func (c *Client) machine(ctx context.Context, dom golibvirt.Domain) (*virt.Machi
 // readMachine reads the machine back; withAddresses asks the lease table,
 // the guest agent and the ARP table for its NICs' addresses. A machine
 // started a moment ago has none anywhere yet, so its create skips those
-// calls: under parallel creates each call waits for a slot on the shared
-// connection.
+// calls: under parallel creates each call is a round trip that may queue in
+// libvirtd.
 func (c *Client) readMachine(ctx context.Context, dom golibvirt.Domain, withAddresses bool) (*virt.MachineSpec, error) {
 	r, err := c.readDomain(ctx, dom)
 	if err != nil {

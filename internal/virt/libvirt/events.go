@@ -16,12 +16,17 @@ import (
 // registration per kind of event per connection and refuses a second with
 // "event callback already tracked"; go-libvirt registers without a domain
 // filter and, unlike libvirt's own C client, does not share a registration
-// among its callers. So with one connection shared by every resource (and
-// Terraform's parallelism of 10), each kind is subscribed once, when first
+// among its callers. So every watch goes to the client's first connection
+// (libvirtd sends an event to each connection registered for it, so one
+// registration per kind is enough, and the client's other connections
+// carry calls only), each kind is subscribed there once, when first
 // needed, and stays subscribed while the connection lives; the hub hands
-// each event to the watches of its domain. Unsubscribing when the last
-// watch ends would race with the next subscription (go-libvirt deregisters
-// in the background), for events nobody reads: the hub drops those.
+// each event to the watches of its domain. When the first connection
+// drops, the oldest of the others becomes the first, and the watches, told
+// that their stream ended, subscribe on it anew. Unsubscribing when the
+// last watch ends would race with the next subscription (go-libvirt
+// deregisters in the background), for events nobody reads: the hub drops
+// those.
 
 // hubs maps each live connection to its hub. An entry goes when its
 // connection does (see eventHub.streamEnded).
@@ -142,7 +147,7 @@ func (w *domainWatch) end() { w.endOnce.Do(func() { close(w.ended) }) }
 // watchDomain subscribes to the given kinds of events of dom.
 func (c *Client) watchDomain(ctx context.Context, dom golibvirt.Domain, ids ...golibvirt.DomainEventID) (*domainWatch, error) {
 	w := &domainWatch{uuid: dom.UUID, ids: ids, events: make(chan any, watchBuffer), ended: make(chan struct{})}
-	err := c.call(ctx, func(lv *golibvirt.Libvirt) error {
+	err := c.callOn(ctx, true, func(lv *golibvirt.Libvirt) error {
 		w.hub = hubFor(lv)
 		return w.hub.add(w)
 	})
