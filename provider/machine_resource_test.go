@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -550,19 +551,37 @@ func TestAccMachineResource_lifecycle(t *testing.T) {
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("virt_machine.test", plancheck.ResourceActionUpdate)},
 				},
 			},
-			{
-				// type cannot change in place: the plan says replace.
-				Config: strings.Replace(config2(grown+"  running = false\n", step6), `type = "qemu"`, `type = "kvm"`, 1),
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("virt_machine.test", plancheck.ResourceActionReplace)},
-				},
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue("virt_machine.test", tfjsonpath.New("type"), knownvalue.StringExact("kvm")),
-					statecheck.ExpectKnownValue("virt_machine.test", tfjsonpath.New("state"), knownvalue.StringExact("shutoff")),
-				},
-			},
+			kvmStep(t, lv, strings.Replace(config2(grown+"  running = false\n", step6), `type = "qemu"`, `type = "kvm"`, 1)),
 		},
 	})
+}
+
+// kvmStep changes a stopped machine's type to kvm. Where the host offers
+// kvm, type cannot change in place: the plan says replace. Where it does not
+// (a host without /dev/kvm), the plan refuses the type and names what the
+// host offers.
+func kvmStep(t *testing.T, lv *libvirt.Client, config string) resource.TestStep {
+	t.Helper()
+	info, err := lv.HostInfo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(info.DomainTypes, "kvm") {
+		return resource.TestStep{
+			Config:      config,
+			ExpectError: regexp.MustCompile(`(?s)Domain type not offered by the host.*offers domain types qemu, not "kvm"`),
+		}
+	}
+	return resource.TestStep{
+		Config: config,
+		ConfigPlanChecks: resource.ConfigPlanChecks{
+			PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("virt_machine.test", plancheck.ResourceActionReplace)},
+		},
+		ConfigStateChecks: []statecheck.StateCheck{
+			statecheck.ExpectKnownValue("virt_machine.test", tfjsonpath.New("type"), knownvalue.StringExact("kvm")),
+			statecheck.ExpectKnownValue("virt_machine.test", tfjsonpath.New("state"), knownvalue.StringExact("shutoff")),
+		},
+	}
 }
 
 // resourceNamed renders the guest as a resource of another name, with its
