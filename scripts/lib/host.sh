@@ -187,7 +187,8 @@ step_daemons() {
 	fi
 	# No systemd. A libvirtd (or virtqemud) that runs but does not answer
 	# yet may still be starting: wait for it rather than touch it.
-	if pid=$(pgrep -x 'libvirtd|virtqemud' | head -n1); then
+	if pid=$(pgrep -x libvirtd || pgrep -x virtqemud); then
+		pid=${pid%%$'\n'*}
 		wait_libvirt "$(cat "/proc/$pid/comm" 2>/dev/null || echo libvirt) (pid $pid) runs (it was not started here and is left alone)"
 		RESULT="ok: $URI answers (pid $pid, used as it runs)"
 		return
@@ -219,6 +220,13 @@ step_pool() {
 		did+=(defined)
 		info=$(virsh_ pool-info default)
 	fi
+	# A pool someone started without defining it vanishes with libvirtd and
+	# cannot autostart: define it as it runs.
+	if [[ $(info_field "$info" Persistent) == no ]]; then
+		virsh_ pool-define <(virsh_ pool-dumpxml default) >/dev/null
+		changed "libvirt pool default, which ran undefined, defined as it runs"
+		did+=(defined)
+	fi
 	if [[ $(info_field "$info" State) != running ]]; then
 		virsh_ pool-build default >/dev/null 2>&1 || true # mkdir; fails harmlessly if it exists
 		virsh_ pool-start default >/dev/null
@@ -246,6 +254,11 @@ step_network() {
 		changed "libvirt network default defined (NAT 192.168.122.0/24)"
 		did+=(defined)
 		info=$(virsh_ net-info default)
+	fi
+	if [[ $(info_field "$info" Persistent) == no ]]; then
+		virsh_ net-define <(virsh_ net-dumpxml default) >/dev/null
+		changed "libvirt network default, which ran undefined, defined as it runs"
+		did+=(defined)
 	fi
 	if [[ $(info_field "$info" Active) != yes ]]; then
 		virsh_ net-start default >/dev/null
