@@ -15,11 +15,12 @@ import (
 	"github.com/virtforge/terraform-provider-virt/internal/virt/lxc"
 )
 
-// clients holds the provider's connections. Each libvirt connection is
-// opened on first use and then shared by every resource and data source that
+// clients holds the provider's connections. Each host's libvirt client is
+// made on first use and then shared by every resource and data source that
 // names the same host, so a configuration that only manages containers never
-// needs libvirtd, and one that manages fifty machines opens one connection,
-// not fifty.
+// needs libvirtd, and one that manages fifty machines opens a few
+// connections (as many as its calls at once need; see libvirt.Client), not
+// fifty.
 type clients struct {
 	defaultURI string
 	// hosts maps the names used in resources' host attribute to URIs.

@@ -773,20 +773,35 @@ func sameDiskSource(a, b diskModel) bool {
 
 // hostInfoCache keeps each host's facts for the life of the provider
 // process: they serve only the plan-time size checks, and asking once per
-// machine would cost a round trip each in large plans.
-var hostInfoCache sync.Map // *libvirt.Client -> *virt.HostInfo
+// machine would cost a round trip each in large plans. Terraform plans 10
+// machines at once, and each would find the cache empty and ask (seven
+// calls, the capabilities XML among them): a host's entry is filled by the
+// first that asks, while the others wait for it.
+var hostInfoCache sync.Map // *libvirt.Client -> *hostInfoEntry
+
+type hostInfoEntry struct {
+	mu   sync.Mutex
+	info *virt.HostInfo // nil until read; a failed read is not kept
+}
 
 func cachedHostInfo(ctx context.Context, lv *libvirt.Client) (*virt.HostInfo, error) {
-	if info, ok := hostInfoCache.Load(lv); ok {
-		return info.(*virt.HostInfo), nil
+	e, _ := hostInfoCache.LoadOrStore(lv, &hostInfoEntry{})
+	entry := e.(*hostInfoEntry)
+	entry.mu.Lock()
+	defer entry.mu.Unlock()
+	if entry.info != nil {
+		return entry.info, nil
 	}
-	info, err := lv.HostInfo(ctx)
+	info, err := readHostInfo(ctx, lv)
 	if err != nil {
 		return nil, err
 	}
-	hostInfoCache.Store(lv, info)
+	entry.info = info
 	return info, nil
 }
+
+// readHostInfo asks the host; a test counts the asking through it.
+var readHostInfo = func(ctx context.Context, lv *libvirt.Client) (*virt.HostInfo, error) { return lv.HostInfo(ctx) }
 
 // checkHost refuses, at plan time, a machine larger than its host or of a
 // domain type the host does not offer. Values that do not change are not
